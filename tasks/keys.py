@@ -67,3 +67,28 @@ def key_pair_problem(folder: Path, package: str) -> str:
     if private.stat().st_mode & 0o077:
         return f"{private} is readable by others (mode {oct(private.stat().st_mode & 0o777)})"
     return ""
+
+
+def keys_action(folder: Path, package: str) -> None:
+    """doit action: provision the pair and say what happened."""
+    created = provision_keys(folder, package)
+    for path in created:
+        print(f"created {path} (mode {oct(path.stat().st_mode & 0o777)})")
+    if not created:
+        print(f"{folder}: key pair of {package} already present, left as it is")
+
+
+def task_keys():
+    """Provision each package's PEM key pair in data.config/ (never overwrites)."""
+    from tasks.packages import PACKAGES
+
+    for cfg in PACKAGES.valid():
+        folder = cfg.app_root / "data.config"
+        paths = key_paths(folder, cfg.name)
+        yield {
+            "name": cfg.name,
+            "actions": [(keys_action, [folder, cfg.name])],
+            "targets": [str(p) for p in paths],
+            "uptodate": [lambda paths=paths: all(p.exists() for p in paths)],
+            "verbosity": 2,
+        }

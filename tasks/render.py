@@ -1,0 +1,48 @@
+"""Jinja2 rendering of the template files in dockerfiles/, charts/ and caddy/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from tasks.config import ROOT
+
+TEMPLATE_DIRS = ("dockerfiles", "charts", "caddy")
+
+
+def environment() -> Environment:
+    """A strict environment: an undefined name is an error, never an empty string."""
+    return Environment(
+        loader=FileSystemLoader([str(ROOT)]),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+
+
+def render(template: str, **context: Any) -> str:
+    """Render `template` (a path relative to the repo root, e.g. 'caddy/Caddyfile.j2')."""
+    return environment().get_template(template).render(**context)
+
+
+def write_if_changed(path: Path, text: str) -> bool:
+    """Write `text` atomically unless the file already holds it; True when written."""
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
+    return True
+
+
+def template_files(*folders: str) -> list[Path]:
+    """Every template file under the given folders, for file_dep."""
+    files: list[Path] = []
+    for folder in folders:
+        files += sorted(p for p in (ROOT / folder).rglob("*") if p.is_file())
+    return files
