@@ -16,7 +16,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from tasks.problems import ConfigError, Problem, line_of
+from tasks.problems import ConfigError, Problem
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = ROOT / "config"
@@ -95,6 +95,22 @@ class ImageSpec:
     system_build_deps: str = ""
     system_runtime_deps: str = ""
     ai: bool = False
+
+    def runtime_for(self, platform: str) -> str:
+        """The runtime base image for `platform` (see `tag_for_platform`)."""
+        return tag_for_platform(self.base_runtime_image, platform, self.bootstrap)
+
+    def builder_for(self, platform: str) -> str:
+        """The builder base image for `platform`."""
+        return tag_for_platform(self.base_image, platform, self.bootstrap)
+
+
+def tag_for_platform(tag: str, platform: str, bootstrapped: bool) -> str:
+    """A local tag holds one architecture, so bootstrapped non-amd64 bases carry a suffix."""
+    arch = platform.split("/")[-1]
+    if not bootstrapped or arch == "amd64":
+        return tag
+    return f"{tag}-{arch}" if ":" in tag.rsplit("/", 1)[-1] else f"{tag}:latest-{arch}"
 
 
 @dataclass(frozen=True)
@@ -328,6 +344,16 @@ def plain(value: Any) -> Any:
     return value
 
 
+def under_cwd(path: Path) -> Path:
+    """`path` relative to the working directory when inside it (so a checkout that moves,
+    as in CI, keeps doit's recorded dependencies valid), else absolute."""
+    resolved = path.resolve()
+    try:
+        return resolved.relative_to(Path.cwd())
+    except ValueError:
+        return resolved
+
+
 def parse_config(doc: Mapping, path: Path) -> PackageConfig:
     """Frozen specs from a checked, overridden mapping (pure)."""
     base = path.parent
@@ -340,8 +366,8 @@ def parse_config(doc: Mapping, path: Path) -> PackageConfig:
     return PackageConfig(
         name=pkg["name"],
         path=path,
-        app_root=(base / pkg["app_root"]).resolve(),
-        build_root=(base / build_folder).resolve(),
+        app_root=under_cwd(base / pkg["app_root"]),
+        build_root=under_cwd(base / build_folder),
         services=tuple(
             ServiceSpec(name=str(name), script=spec["script"],
                         args=tuple(str(a) for a in spec.get("args") or ()),

@@ -5,7 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tasks.config import CONFIG_DIR, PackageConfig, config_path, discover_packages, load_config
+from tasks.config import (
+    CONFIG_DIR,
+    PackageConfig,
+    config_path,
+    discover_packages,
+    load_config,
+    under_cwd,
+)
 from tasks.problems import ConfigError
 
 
@@ -16,7 +23,7 @@ def config_dir() -> Path:
 
 def config_file(package: str) -> Path:
     """The config file of `package`."""
-    return config_path(package, config_dir())
+    return under_cwd(config_path(package, config_dir()))
 
 
 def env_snapshot() -> dict[str, str]:

@@ -130,7 +130,8 @@ def check_service(spec: Any, where: str, line: int, path: Path) -> list[Problem]
 def check_values(doc: Mapping, path: Path) -> list[Problem]:
     """Cross-field checks: unique ports, known substrate and platforms, a safe name."""
     problems = []
-    name = (doc.get("package") or {}).get("name") if isinstance(doc.get("package"), Mapping) else None
+    package = doc.get("package")
+    name = package.get("name") if isinstance(package, Mapping) else None
     if isinstance(name, str) and not name.replace("-", "").replace("_", "").isalnum():
         problems.append(Problem(path, line_of(doc["package"], "name"), "package.name",
                                 f"{name!r} is not a valid package name",

@@ -1,0 +1,243 @@
+"""Compile stage: one doit task per module, Cython `.py` → C → `.so`, per platform.
+
+Cython runs in-process (it is the same for every platform); the C step runs with
+the platform's toolchain (host or builder image, see toolchain.py). Modules share
+one Cython utility module, so each module's C file carries only its own code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from doit.exceptions import TaskFailed
+
+from tasks.apptree import SHARED_MODULE, ModuleSource, arch_of, find_modules, platform_slug
+from tasks.cc import c_compile
+from tasks.config import PackageConfig
+from tasks.flags import current_flags
+from tasks.freshness import REFRESH_STAMPS
+from tasks.packages import PACKAGES
+from tasks.toolchain import Toolchain, select_toolchain
+
+
+def platform_dir(cfg: PackageConfig, platform: str) -> Path:
+    """Build folder of one package and platform."""
+    return cfg.build_dir / platform_slug(platform)
+
+
+def module_paths(cfg: PackageConfig, platform: str, module: ModuleSource) -> tuple[Path, Path]:
+    """The generated C file and the compiled module of `module`."""
+    root = platform_dir(cfg, platform)
+    return root / "c" / f"{module.stem_path}.c", root / "modules" / f"{module.stem_path}.so"
+
+
+def shared_paths(cfg: PackageConfig, platform: str) -> tuple[Path, Path]:
+    """C file and compiled module of the shared Cython utility module."""
+    root = platform_dir(cfg, platform)
+    first_set = cfg.compile.factory_sets[0]
+    return (root / "c" / f"{SHARED_MODULE}.c",
+            root / "modules" / first_set / f"{SHARED_MODULE}.so")
+
+
+def compiled_dir(cfg: PackageConfig, platform: str) -> Path:
+    """The last complete compiled tree (what images ship)."""
+    return platform_dir(cfg, platform) / "compiled"
+
+
+def manifest_path(cfg: PackageConfig, platform: str) -> Path:
+    """Manifest of the last complete compiled tree."""
+    return platform_dir(cfg, platform) / "compiled.json"
+
+
+@functools.cache
+def toolchain_for(package: str, platform: str) -> Toolchain:
+    """The toolchain of a package's platform (memoized for the process)."""
+    cfg = PACKAGES.get(package)
+    return select_toolchain(platform, cfg.images.runtime_for(platform),
+                            cfg.images.builder_for(platform), cfg.build_dir / "toolchain")
+
+
+def compile_settings(cfg: PackageConfig) -> tuple:
+    """Compiler settings whose change recompiles every module."""
+    return (cfg.compile.directives, cfg.compile.cflags)
+
+
+class ToolchainUnchanged:
+    """doit uptodate check: the toolchain and settings a module was built with are unchanged.
+
+    Evaluated lazily when the task is selected, so `doit list` never asks the engine.
+    """
+
+    def __init__(self, package: str, platform: str, settings: tuple):
+        self.package, self.platform, self.settings = package, platform, settings
+
+    def __call__(self, task, values) -> bool:
+        """True when the saved fingerprint equals the current one."""
+        digest = toolchain_for(self.package, self.platform).fingerprint(self.settings)
+        task.value_savers.append(lambda: {"_toolchain": digest})
+        return values.get("_toolchain") == digest
+
+
+def cythonize_one(source: Path, c_file: Path, module_name: str, directives: dict,
+                  shared: bool = True) -> str:
+    """Cython → C in-process; returns '' on success or Cython's error text."""
+    from Cython.Compiler import Errors
+    from Cython.Compiler.Main import CompilationOptions, compile_single, default_options
+
+    c_file.parent.mkdir(parents=True, exist_ok=True)
+    options = CompilationOptions(
+        default_options, output_file=str(c_file), compiler_directives=dict(directives),
+        language_level=directives.get("language_level", 3),
+        shared_utility_qualified_name=SHARED_MODULE if shared else None)
+    captured = io.StringIO()
+    with contextlib.redirect_stderr(captured), contextlib.redirect_stdout(captured):
+        try:
+            result = compile_single(str(source), options, full_module_name=module_name)
+            failed = result.num_errors > 0
+        except Errors.CompileError as exc:
+            failed, captured = True, io.StringIO(f"{captured.getvalue()}\n{exc}")
+    if failed:
+        c_file.unlink(missing_ok=True)
+        return captured.getvalue().strip() or f"Cython rejected {source}"
+    return ""
+
+
+def generate_shared(c_file: Path, directives: dict) -> None:
+    """Write the C source of the shared utility module."""
+    from Cython.Compiler.Main import CompilationOptions, default_options
+    from Cython.Compiler.Main import compile as cython_compile
+
+    c_file.parent.mkdir(parents=True, exist_ok=True)
+    options = CompilationOptions(default_options, shared_c_file_path=str(c_file),
+                                 compiler_directives=dict(directives), language_level=3)
+    with contextlib.redirect_stdout(io.StringIO()):
+        cython_compile([], options)
+
+
+def compile_module(package: str, platform: str, source: Path, module: ModuleSource,
+                   c_file: Path, so_file: Path) -> dict | TaskFailed:
+    """doit action: compile one module; on failure, its error text names it."""
+    cfg = PACKAGES.get(package)
+    started = time.perf_counter()
+    directives = dict(cfg.compile.directives)
+    error = cythonize_one(source, c_file, module.name, directives)
+    if not error:
+        error = c_compile(toolchain_for(package, platform), c_file, so_file, cfg.compile.cflags)
+    if error:
+        so_file.unlink(missing_ok=True)
+        return TaskFailed(f"{module.relpath} ({module.factory_set}, {platform}) failed to "
+                          f"compile:\n{error}")
+    return {"module": module.relpath, "seconds": round(time.perf_counter() - started, 3)}
+
+
+def compile_shared(package: str, platform: str, c_file: Path, so_file: Path) -> dict | TaskFailed:
+    """doit action: generate and compile the shared Cython utility module."""
+    cfg = PACKAGES.get(package)
+    generate_shared(c_file, dict(cfg.compile.directives))
+    error = c_compile(toolchain_for(package, platform), c_file, so_file, cfg.compile.cflags)
+    if error:
+        return TaskFailed(f"shared utility module failed to compile:\n{error}")
+    return {"module": SHARED_MODULE}
+
+
+def publish_compiled(package: str, platform: str, outputs: list[tuple[str, str]]) -> dict:
+    """doit action: swap in a complete compiled tree (hard links) and its manifest."""
+    cfg = PACKAGES.get(package)
+    target = compiled_dir(cfg, platform)
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    for relpath, built in outputs:
+        dest = partial / relpath
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.link(built, dest)
+    old = target.with_name(target.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
+    partial.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+    manifest = {"package": package, "platform": platform,
+                "toolchain": toolchain_for(package, platform).kind,
+                "modules": sorted(relpath for relpath, _ in outputs)}
+    manifest_path(cfg, platform).write_text(json.dumps(manifest, indent=1))
+    return {"modules": len(outputs)}
+
+
+def meta(cfg: PackageConfig, platform: str, **extra: str) -> dict:
+    """The `meta` every compile task carries for the build records."""
+    return {"axion": {"stage": "compile", "package": cfg.name, "platform": platform, **extra}}
+
+
+def module_tasks(cfg: PackageConfig, platform: str) -> Iterator[dict]:
+    """One task per module, the shared utility module, and the publishing step."""
+    arch = arch_of(platform)
+    settings = compile_settings(cfg)
+    check = ToolchainUnchanged(cfg.name, platform, settings)
+    shared_c, shared_so = shared_paths(cfg, platform)
+    yield {
+        "name": f"{cfg.name}:{arch}:{SHARED_MODULE}",
+        "actions": [(compile_shared, [cfg.name, platform, shared_c, shared_so])],
+        "targets": [str(shared_so)],
+        "uptodate": [check],
+        "task_dep": [f"validate:{cfg.name}"],
+        "meta": meta(cfg, platform, factory_set="", module=SHARED_MODULE),
+        "verbosity": 1,
+    }
+    outputs = [(shared_so.relative_to(platform_dir(cfg, platform) / "modules").as_posix(),
+                str(shared_so))]
+    for module in find_modules(cfg.app_root, cfg.compile):
+        c_file, so_file = module_paths(cfg, platform, module)
+        source = cfg.app_root / module.relpath
+        outputs.append((f"{module.stem_path}.so", str(so_file)))
+        yield {
+            "name": f"{cfg.name}:{arch}:{module.relpath}",
+            "actions": [(compile_module, [cfg.name, platform, source, module, c_file, so_file])],
+            "file_dep": [str(source)],
+            "targets": [str(so_file)],
+            "uptodate": [check, REFRESH_STAMPS],
+            "task_dep": [f"validate:{cfg.name}"],
+            "meta": meta(cfg, platform, factory_set=module.factory_set, module=module.relpath),
+            "verbosity": 1,
+        }
+    yield {
+        "name": f"{cfg.name}:{arch}",
+        "doc": f"compile every module of {cfg.name} for {platform}",
+        "actions": [(publish_compiled, [cfg.name, platform, outputs])],
+        "file_dep": [built for _, built in outputs],
+        "targets": [str(manifest_path(cfg, platform))],
+        "meta": meta(cfg, platform),
+    }
+
+
+def task_compile() -> Iterator[dict]:
+    """Compile each package's factory-set modules to native extensions, per platform."""
+    flags = current_flags()
+    if flags.skip_compile:
+        return
+    for cfg in PACKAGES.valid():
+        platforms = target_platforms(cfg)
+        for platform in platforms:
+            yield from module_tasks(cfg, platform)
+        yield {
+            "name": cfg.name,
+            "doc": f"compile {cfg.name} for {', '.join(platforms)}",
+            "actions": None,
+            "task_dep": [f"compile:{cfg.name}:{arch_of(p)}" for p in platforms],
+            "meta": {"axion": {"stage": "compile", "package": cfg.name}},
+        }
+
+
+def target_platforms(cfg: PackageConfig) -> tuple[str, ...]:
+    """Platforms of this run: `--platform` wins over the config."""
+    flag = current_flags().platform
+    if flag:
+        return tuple(p.strip() for p in flag.split(",") if p.strip())
+    return cfg.deployment.platforms

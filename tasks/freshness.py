@@ -1,0 +1,40 @@
+"""Keep doit's file stamps fresh when only a file's mtime changed.
+
+doit's MD5 checker treats a file whose mtime changed but whose content did not as
+up to date, yet never stores the new mtime for a task that did not run; so after
+a CI cache restore (every file with a new mtime) each later run would hash every
+source again. This check stores the new stamp the first time.
+"""
+
+from __future__ import annotations
+
+import os
+
+from doit.dependency import UptodateCalculator, get_file_md5
+
+
+class RefreshStamps(UptodateCalculator):
+    """doit uptodate entry that never votes; it only refreshes stale-but-equal stamps."""
+
+    def setup(self, dep_manager, tasks_dict) -> None:
+        """Keep the dependency manager, to read and write stamps."""
+        super().setup(dep_manager, tasks_dict)
+        self.set_val = dep_manager._set
+
+    def __call__(self, task) -> None:
+        """Store (mtime, size, md5) of each file dep whose content is unchanged."""
+        for dep in task.file_dep:
+            state = self.get_val(task.name, dep)
+            if not state:
+                continue
+            try:
+                stat = os.stat(dep)
+            except OSError:
+                continue
+            mtime, size, digest = state
+            if stat.st_mtime != mtime and stat.st_size == size and get_file_md5(dep) == digest:
+                self.set_val(task.name, dep, (stat.st_mtime, stat.st_size, digest))
+        return None
+
+
+REFRESH_STAMPS = RefreshStamps()
