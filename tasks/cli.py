@@ -1,0 +1,82 @@
+"""The `axion` console script: the seed's verbs and flags on top of doit."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from tasks.config import ROOT
+
+VERBS = ("pipeline", "scaffold", "validate", "keys", "config", "compile", "image", "push",
+         "report", "explain", "summary", "registry")
+
+
+def parser() -> argparse.ArgumentParser:
+    """Command-line grammar (pure)."""
+    top = argparse.ArgumentParser(prog="axion", description="Axion Build: compiled, "
+                                  "per-service images and deploy files for a package.")
+    top.add_argument("verb", choices=VERBS)
+    top.add_argument("package")
+    top.add_argument("--skip-compile", action="store_true",
+                     help="reuse the last complete compiled output")
+    top.add_argument("--skip-push", action="store_true", help="build but do not push")
+    top.add_argument("--skip-deploy", action="store_true", help="do not scaffold deploy files")
+    top.add_argument("--notify", metavar="ADDR", default="", help="email the build report")
+    top.add_argument("--platform", default="",
+                     help="linux/amd64, linux/arm64 or both, comma-separated")
+    top.add_argument("--service", default="", help="build and push only this service")
+    top.add_argument("-n", "--process", type=int, default=0, help="parallel doit workers")
+    top.add_argument("--config-dir", default="", help="folder of package configs")
+    return top
+
+
+def doit_arguments(args: argparse.Namespace) -> list[str]:
+    """The doit command line for parsed arguments (pure)."""
+    task = f"{args.verb}:{args.package}"
+    if args.verb == "image" and args.service:
+        task = f"image:{args.package}:{args.service}"
+    line = ["run"]
+    if args.process > 1:
+        line += ["-n", str(args.process), "-P", "process"]
+    line.append(task)
+    flags = {"skip_compile": args.skip_compile, "skip_push": args.skip_push,
+             "skip_deploy": args.skip_deploy}
+    line += [f"{name}=1" for name, on in flags.items() if on]
+    for name in ("notify", "platform", "service"):
+        value = getattr(args, name)
+        if value:
+            line.append(f"{name}={value}")
+    return line
+
+
+def run_doit(arguments: list[str]) -> int:
+    """Run doit on the project's dodo.py from the working directory."""
+    from doit.cmd_base import ModuleTaskLoader
+    from doit.doit_cmd import DoitMain
+
+    import dodo
+
+    return DoitMain(ModuleTaskLoader(dodo), config_filenames=[str(ROOT / "pyproject.toml")],
+                    extra_config={}).run(arguments)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `axion` script."""
+    args = parser().parse_args(argv)
+    if args.config_dir:
+        os.environ["AXION_CONFIG_DIR"] = str(Path(args.config_dir).resolve())
+    else:
+        # doit's database and the default config folder are relative to the project
+        os.chdir(ROOT)
+    sys.path.insert(0, str(ROOT))
+    if args.verb in ("explain", "summary", "registry"):
+        from tasks.inspect import inspect_command
+
+        return inspect_command(args.verb, args.package)
+    return run_doit(doit_arguments(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,244 @@
+"""Image stage: the wheelhouse, the build context, one image per service, the dispatcher.
+
+An image is up to date when the engine holds its tag with a label carrying the hash
+of its inputs (`image_inputs_hash`), so a no-op run asks the engine one question.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+from collections.abc import Iterator
+
+from doit.exceptions import TaskFailed
+
+from tasks.apptree import arch_of
+from tasks.compile import manifest_path, target_platforms, toolchain_for
+from tasks.config import PackageConfig, native_platform
+from tasks.context import (
+    context_dir,
+    context_manifest_path,
+    requirement_texts,
+    sha256,
+    source_inputs,
+    uses_ai,
+    wheelhouse_dir,
+    write_context,
+)
+from tasks.freshness import REFRESH_STAMPS
+from tasks.guard import guard_image
+from tasks.packages import PACKAGES
+from tasks.render import template_files
+
+LABEL_INPUTS = "org.axion.inputs"
+RUNTIME_TARGET = "runtime"
+
+
+def image_tag(cfg: PackageConfig, target: str, platform: str) -> str:
+    """Local tag: `axion-<pkg>:<service>`, `axion-<pkg>:latest` for the dispatcher."""
+    name = "latest" if target == RUNTIME_TARGET else target
+    if platform != native_platform():
+        name = f"{name}-{arch_of(platform)}"
+    return f"axion-{cfg.name}:{name}"
+
+
+def image_targets(cfg: PackageConfig) -> list[str]:
+    """Every image target: the dispatcher, then one per service."""
+    return [RUNTIME_TARGET, *(s.name for s in cfg.services)]
+
+
+def build_args(cfg: PackageConfig, target: str, platform: str) -> dict[str, str]:
+    """The seed's build args for one target (never a secret)."""
+    ai = target != RUNTIME_TARGET and uses_ai(cfg, target)
+    return {
+        "AXION_PACKAGE": cfg.name,
+        "BASE_IMAGE": cfg.images.builder_for(platform),
+        "BASE_RUNTIME_IMAGE": cfg.images.runtime_for(platform),
+        "REQUIREMENTS_FILE": cfg.images.requirements_file,
+        "REQUIREMENTS_AI_FILE": "yes" if ai else "",
+        "AXION_AI_ENABLED": "1" if ai else "0",
+        "SYSTEM_BUILD_DEPS": cfg.images.system_build_deps,
+        "SYSTEM_RUNTIME_DEPS": cfg.images.system_runtime_deps,
+    }
+
+
+def image_inputs_hash(manifest: dict, target: str, script: str, base_ids: list[str],
+                      args: dict[str, str]) -> str:
+    """Hash of everything one image is built from (pure).
+
+    The shared layers' files, the Dockerfile's common section, this target's own
+    section and entry script(s), the base images and the build args: editing one
+    service's script changes that service's hash (and the dispatcher's) only.
+    """
+    files = manifest["files"]
+    shared = {k: v for k, v in files.items() if not k.startswith("serve/") and k != "Dockerfile"}
+    if target == RUNTIME_TARGET:
+        own = {k: v for k, v in files.items() if k.startswith("serve/")}
+    else:
+        own = {f"serve/{script}": files[f"serve/{script}"]}
+    sections = manifest["sections"]
+    facts = [shared, own, sections["common"], sections[target], base_ids, args]
+    return sha256(json.dumps(facts, sort_keys=True).encode())
+
+
+def read_manifest(cfg: PackageConfig, platform: str) -> dict:
+    """The context manifest written by the context task."""
+    return json.loads(context_manifest_path(cfg, platform).read_text())
+
+
+def script_of(cfg: PackageConfig, target: str) -> str:
+    """Entry script of a target ('' for the dispatcher)."""
+    return "" if target == RUNTIME_TARGET else cfg.service(target).script
+
+
+@functools.cache
+def engine_facts(package: str, platform: str) -> dict:
+    """One batched question to the engine: ids and labels of every image of a package."""
+    from tasks import docker
+
+    cfg = PACKAGES.get(package)
+    tags = [image_tag(cfg, t, platform) for t in image_targets(cfg)]
+    tags += [cfg.images.runtime_for(platform), cfg.images.builder_for(platform)]
+    return docker.image_facts(tags)
+
+
+def expected_hash(cfg: PackageConfig, target: str, platform: str, facts: dict) -> str:
+    """The inputs hash `target`'s image must carry; '' when a base image is missing."""
+    bases = [cfg.images.runtime_for(platform), cfg.images.builder_for(platform)]
+    base_ids = [facts[b]["id"] for b in bases if facts.get(b)]
+    if len(base_ids) != len(bases):
+        return ""
+    return image_inputs_hash(read_manifest(cfg, platform), target, script_of(cfg, target),
+                             base_ids, build_args(cfg, target, platform))
+
+
+class ImageCurrent:
+    """doit uptodate check: the engine holds this image with the expected inputs label."""
+
+    def __init__(self, package: str, target: str, platform: str):
+        self.package, self.target, self.platform = package, target, platform
+
+    def __call__(self) -> bool:
+        """True when the label matches; asked once per run for all images of a package."""
+        cfg = PACKAGES.get(self.package)
+        facts = engine_facts(self.package, self.platform)
+        have = facts.get(image_tag(cfg, self.target, self.platform))
+        expected = expected_hash(cfg, self.target, self.platform, facts)
+        return bool(have and expected) and have["labels"].get(LABEL_INPUTS) == expected
+
+
+def build_target(package: str, target: str, platform: str) -> dict | TaskFailed:
+    """doit action: build one image, then refuse it if it holds a secret."""
+    from tasks import docker
+
+    cfg = PACKAGES.get(package)
+    tag = image_tag(cfg, target, platform)
+    bases = [cfg.images.runtime_for(platform), cfg.images.builder_for(platform)]
+    facts = docker.image_facts([tag, *bases])
+    missing = [b for b in bases if not facts.get(b)]
+    if missing:
+        return TaskFailed(f"base image(s) {', '.join(missing)} not found: run "
+                          f"'doit base' or set images.base_image/base_runtime_image in {cfg.path}")
+    inputs = expected_hash(cfg, target, platform, facts)
+    labels = {LABEL_INPUTS: inputs, "org.axion.package": cfg.name,
+              "org.axion.service": target, "org.axion.platform": platform}
+    docker.build_image(context_dir(cfg, platform), context_dir(cfg, platform) / "Dockerfile",
+                       target=target, tags=[tag], build_args=build_args(cfg, target, platform),
+                       labels=labels, platform=platform)
+    findings = guard_image(tag, cfg.secrets(), cfg.build_root / "guard-clean-layers.json")
+    if findings:
+        docker.remove_image(tag)
+        return TaskFailed("secret guard: image removed, it must not ship:\n"
+                          + "\n".join(str(f) for f in findings))
+    size = docker.image_size(tag)
+    print(f"{tag}: {size / 1e6:.1f} MB")
+    return {"image": tag, "size": size, "inputs": inputs}
+
+
+def fill_platform_wheelhouse(package: str, platform: str) -> None:
+    """doit action: the wheelhouse for the image interpreter of `platform`."""
+    from tasks.wheels import fill_wheelhouse
+
+    cfg = PACKAGES.get(package)
+    dest = wheelhouse_dir(cfg, platform)
+    staging = dest.with_name(dest.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    requirements = staging / "requirements"
+    files = []
+    for relative, text in requirement_texts(cfg, platform).items():
+        path = requirements / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        files.append(path)
+    fill_wheelhouse(toolchain_for(package, platform).interpreter, files, staging)
+    shutil.rmtree(requirements)
+    shutil.rmtree(dest, ignore_errors=True)
+    staging.rename(dest)
+    wheels = sorted(p.name for p in dest.glob("*.whl"))
+    wheelhouse_stamp(cfg, platform).write_text("\n".join(wheels) + "\n")
+
+
+def wheelhouse_stamp(cfg: PackageConfig, platform: str):
+    """The list of wheels in the wheelhouse: the context depends on it."""
+    return wheelhouse_dir(cfg, platform).with_suffix(".txt")
+
+
+def meta(cfg: PackageConfig, platform: str, **extra: str) -> dict:
+    """The `meta` every image task carries for the build records."""
+    return {"axion": {"stage": "image", "package": cfg.name, "platform": platform, **extra}}
+
+
+def platform_tasks(cfg: PackageConfig, platform: str, suffix: str) -> Iterator[dict]:
+    """Wheelhouse, context and images of one platform."""
+    requirement_files = [cfg.app_root / cfg.images.requirements_file,
+                         cfg.app_root / cfg.images.requirements_ai_file,
+                         cfg.app_root / cfg.images.arm_exclude_file]
+    wheels_name = f"{cfg.name}:wheelhouse{suffix}"
+    yield {
+        "name": wheels_name,
+        "actions": [(fill_platform_wheelhouse, [cfg.name, platform])],
+        "file_dep": [str(p) for p in requirement_files if p.is_file()],
+        "targets": [str(wheelhouse_stamp(cfg, platform))],
+        "uptodate": [REFRESH_STAMPS],
+        "task_dep": [f"validate:{cfg.name}"],
+        "meta": meta(cfg, platform),
+    }
+    context_name = f"{cfg.name}:context{suffix}"
+    yield {
+        "name": context_name,
+        "actions": [(write_context, [cfg.name, platform])],
+        "file_dep": [str(manifest_path(cfg, platform)), str(wheelhouse_stamp(cfg, platform)),
+                     *source_inputs(cfg),
+                     *(str(p) for p in template_files("dockerfiles"))],
+        "targets": [str(context_manifest_path(cfg, platform))],
+        "uptodate": [REFRESH_STAMPS],
+        "meta": meta(cfg, platform),
+    }
+    for target in image_targets(cfg):
+        yield {
+            "name": f"{cfg.name}:{target}{suffix}",
+            "actions": [(build_target, [cfg.name, target, platform])],
+            "uptodate": [ImageCurrent(cfg.name, target, platform)],
+            "task_dep": [f"image:{context_name}"],
+            "meta": meta(cfg, platform, service=target, tag=image_tag(cfg, target, platform)),
+            "verbosity": 1,
+        }
+
+
+def task_image() -> Iterator[dict]:
+    """Build each package's images: the shared runtime, one thin image per service."""
+    for cfg in PACKAGES.valid():
+        names = []
+        for platform in target_platforms(cfg):
+            suffix = "" if platform == native_platform() else f"-{arch_of(platform)}"
+            for task in platform_tasks(cfg, platform, suffix):
+                names.append(f"image:{task['name']}")
+                yield task
+        yield {
+            "name": cfg.name,
+            "doc": f"build every image of {cfg.name}",
+            "actions": None,
+            "task_dep": names,
+            "meta": {"axion": {"stage": "image", "package": cfg.name}},
+        }
