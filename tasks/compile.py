@@ -112,14 +112,15 @@ def cythonize_one(source: Path, c_file: Path, module_name: str, directives: dict
 
 def generate_shared(c_file: Path, directives: dict) -> None:
     """Write the C source of the shared utility module."""
+    from Cython.Build.SharedModule import generate_shared_module
     from Cython.Compiler.Main import CompilationOptions, default_options
-    from Cython.Compiler.Main import compile as cython_compile
 
     c_file.parent.mkdir(parents=True, exist_ok=True)
     options = CompilationOptions(default_options, shared_c_file_path=str(c_file),
+                                 module_name=SHARED_MODULE,
                                  compiler_directives=dict(directives), language_level=3)
     with contextlib.redirect_stdout(io.StringIO()):
-        cython_compile([], options)
+        generate_shared_module(options)
 
 
 def compile_module(package: str, platform: str, source: Path, module: ModuleSource,

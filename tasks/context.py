@@ -35,6 +35,11 @@ def context_manifest_path(cfg: PackageConfig, platform: str) -> Path:
     return cfg.build_dir / platform_slug(platform) / "context.json"
 
 
+def app_dir(cfg: PackageConfig, platform: str) -> Path:
+    """The compiled app tree as it runs (entry scripts included), for native deploys."""
+    return cfg.build_dir / platform_slug(platform) / "app"
+
+
 def wheelhouse_dir(cfg: PackageConfig, platform: str) -> Path:
     """The platform's wheelhouse (outside the context, linked in)."""
     return cfg.build_dir / platform_slug(platform) / "wheelhouse"
@@ -136,9 +141,21 @@ def assemble_context(cfg: PackageConfig, platform: str) -> dict[str, str]:
     manifest = {"files": hash_tree(staging),
                 "sections": {k: sha256(v.encode()) for k, v in sections.items()},
                 "compiled": json.loads(manifest_path(cfg, platform).read_text())}
+    swap_in(staging, final)
+    app = app_dir(cfg, platform).with_name("app.partial")
+    shutil.rmtree(app, ignore_errors=True)
+    for source in ("app", "serve"):
+        for path in sorted((final / source).rglob("*")):
+            if path.is_file():
+                link_or_copy(path, app / path.relative_to(final / source))
+    swap_in(app, app_dir(cfg, platform))
+    return manifest
+
+
+def swap_in(staging: Path, final: Path) -> None:
+    """Replace `final` by the fully written `staging` folder."""
     shutil.rmtree(final, ignore_errors=True)
     staging.rename(final)
-    return manifest
 
 
 def hash_tree(root: Path) -> dict[str, str]:

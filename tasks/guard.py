@@ -15,6 +15,7 @@ from pathlib import Path
 
 PEM_PRIVATE = re.compile(
     rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----\s+(?:[A-Za-z0-9+/=]{16,}\s+){2,}")
+ELF_MAGIC = b"\x7fELF"
 # shorter values would match by chance in binaries; they are reported as unguardable
 MIN_SECRET_LENGTH = 8
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -33,8 +34,14 @@ class Finding:
 
 
 def scan_bytes(data: bytes, secrets: tuple[bytes, ...]) -> str:
-    """What secret `data` holds ('' when none) — pure."""
-    if b"PRIVATE KEY-----" in data and PEM_PRIVATE.search(data):
+    """What secret `data` holds ('' when none) — pure.
+
+    Shared libraries may embed vendor test keys (libgnutls does), so a PEM block in
+    an ELF file is not a finding; the package's own key material is a secret value
+    and is found in any file.
+    """
+    if (b"PRIVATE KEY-----" in data and not data.startswith(ELF_MAGIC)
+            and PEM_PRIVATE.search(data)):
         return "a PEM private key"
     for secret in secrets:
         if secret in data:
@@ -45,6 +52,14 @@ def scan_bytes(data: bytes, secrets: tuple[bytes, ...]) -> str:
 def guarded_secrets(values: tuple[str, ...]) -> tuple[bytes, ...]:
     """Secret values long enough to be searched for reliably."""
     return tuple(v.encode() for v in values if len(v) >= MIN_SECRET_LENGTH)
+
+
+def key_material(private_key: Path) -> tuple[str, ...]:
+    """Lines of a private key's base64 body: a copy of the key anywhere contains them."""
+    if not private_key.is_file():
+        return ()
+    lines = [line.strip() for line in private_key.read_text().splitlines()]
+    return tuple(line for line in lines if line and not line.startswith("-----"))[:2]
 
 
 def scan_folder(root: Path, secrets: tuple[bytes, ...]) -> list[tuple[str, str]]:

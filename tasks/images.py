@@ -27,12 +27,14 @@ from tasks.context import (
     write_context,
 )
 from tasks.freshness import REFRESH_STAMPS
-from tasks.guard import guard_image
+from tasks.guard import guard_image, key_material
+from tasks.keys import key_paths
 from tasks.packages import PACKAGES
-from tasks.render import template_files
+from tasks.render import template_files, write_if_changed
 
 LABEL_INPUTS = "org.axion.inputs"
 RUNTIME_TARGET = "runtime"
+CADDY_TARGET = "caddy"
 
 
 def image_tag(cfg: PackageConfig, target: str, platform: str) -> str:
@@ -44,8 +46,15 @@ def image_tag(cfg: PackageConfig, target: str, platform: str) -> str:
 
 
 def image_targets(cfg: PackageConfig) -> list[str]:
-    """Every image target: the dispatcher, then one per service."""
-    return [RUNTIME_TARGET, *(s.name for s in cfg.services)]
+    """Every image target: the dispatcher, one per service, and Caddy."""
+    return [RUNTIME_TARGET, *(s.name for s in cfg.services), CADDY_TARGET]
+
+
+def extra_tags(cfg: PackageConfig, target: str, platform: str) -> list[str]:
+    """The seed's name for the Caddy image, `axion-caddy:<pkg>`, beside ours."""
+    if target == CADDY_TARGET and platform == native_platform():
+        return [f"axion-caddy:{cfg.name}"]
+    return []
 
 
 def build_args(cfg: PackageConfig, target: str, platform: str) -> dict[str, str]:
@@ -88,8 +97,8 @@ def read_manifest(cfg: PackageConfig, platform: str) -> dict:
 
 
 def script_of(cfg: PackageConfig, target: str) -> str:
-    """Entry script of a target ('' for the dispatcher)."""
-    return "" if target == RUNTIME_TARGET else cfg.service(target).script
+    """Entry script of a target ('' for the dispatcher and Caddy)."""
+    return "" if target in (RUNTIME_TARGET, CADDY_TARGET) else cfg.service(target).script
 
 
 @functools.cache
@@ -109,8 +118,26 @@ def expected_hash(cfg: PackageConfig, target: str, platform: str, facts: dict) -
     base_ids = [facts[b]["id"] for b in bases if facts.get(b)]
     if len(base_ids) != len(bases):
         return ""
+    if target == CADDY_TARGET:
+        files = caddy_files(cfg, platform)
+        return sha256(json.dumps([files, base_ids[0]], sort_keys=True).encode())
     return image_inputs_hash(read_manifest(cfg, platform), target, script_of(cfg, target),
                              base_ids, build_args(cfg, target, platform))
+
+
+def caddy_files(cfg: PackageConfig, platform: str) -> dict[str, str]:
+    """The Caddy image's whole context: its Dockerfile and the generated Caddyfile."""
+    from tasks.caddyfile import caddy_image_context
+
+    return caddy_image_context(cfg, platform)
+
+
+def caddy_context(cfg: PackageConfig, platform: str):
+    """Write the Caddy image's context folder and return it."""
+    folder = context_dir(cfg, platform).with_name("caddy-context")
+    for name, text in caddy_files(cfg, platform).items():
+        write_if_changed(folder / name, text)
+    return folder
 
 
 class ImageCurrent:
@@ -143,10 +170,17 @@ def build_target(package: str, target: str, platform: str) -> dict | TaskFailed:
     inputs = expected_hash(cfg, target, platform, facts)
     labels = {LABEL_INPUTS: inputs, "org.axion.package": cfg.name,
               "org.axion.service": target, "org.axion.platform": platform}
-    docker.build_image(context_dir(cfg, platform), context_dir(cfg, platform) / "Dockerfile",
-                       target=target, tags=[tag], build_args=build_args(cfg, target, platform),
-                       labels=labels, platform=platform)
-    findings = guard_image(tag, cfg.secrets(), cfg.build_root / "guard-clean-layers.json")
+    context = context_dir(cfg, platform)
+    target_name: str | None = target
+    if target == CADDY_TARGET:
+        context, target_name = caddy_context(cfg, platform), None
+    docker.build_image(context, context / "Dockerfile", target=target_name,
+                       tags=[tag, *extra_tags(cfg, target, platform)],
+                       build_args=build_args(cfg, target, platform), labels=labels,
+                       platform=platform)
+    private_key = key_paths(cfg.app_root / "data.config", cfg.name)[0]
+    findings = guard_image(tag, (*cfg.secrets(), *key_material(private_key)),
+                           cfg.build_root / "guard-clean-layers.json")
     if findings:
         docker.remove_image(tag)
         return TaskFailed("secret guard: image removed, it must not ship:\n"

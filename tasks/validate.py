@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -82,9 +81,7 @@ def validate_action(path: Path) -> TaskFailed | None:
     """doit action: print every problem and fail, or pass silently."""
     problems = validate_file(path)
     if problems:
-        report = ConfigError(problems).report()
-        print(report, file=sys.stderr)
-        return TaskFailed(report)
+        return TaskFailed(ConfigError(problems).report())
     print(f"{path.name}: valid")
     return None
 

@@ -183,12 +183,23 @@ class ObjReportStatus:
             name for name, _ in ObjEnvironment.document_folders())
 
     def services_configured(self):
-        """Every configured service's entry script is in the app tree."""
+        """Every configured service's entry script is in the app tree.
+
+        A thin single-service image (AXION_SERVICE set, fixed by the image) ships
+        only its own script; the dispatcher image and a native tree ship them all.
+        """
         deploy = ObjDeployInfo(self.config, self.app_root)
         services = deploy.table()
         if not services:
             return False, "no services in %s" % self.config.path
         missing = deploy.missing_scripts()
+        own = os.environ.get("AXION_SERVICE", "")
+        if own and os.environ.get("AXION_IMAGE_KIND") == "service":
+            if own not in [row["name"] for row in services]:
+                return False, "AXION_SERVICE %r is not a configured service" % own
+            missing = [m for m in missing if m.startswith(own + ":")]
+            if not missing:
+                return True, "single-service image: %s's script present" % own
         if missing:
             return False, "scripts missing from %s: %s" % (self.app_root, ", ".join(missing))
         return True, "%d services, every script present: %s" % (

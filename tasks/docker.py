@@ -1,0 +1,159 @@
+"""The Docker engine: the only module that talks to it (python-on-whales and the CLI).
+
+Command lines are plain lists; every function runs one engine operation.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from python_on_whales import DockerException, docker
+
+
+def engine_available() -> bool:
+    """Whether a Docker engine answers."""
+    try:
+        return docker.info() is not None
+    except (DockerException, FileNotFoundError):
+        return False
+
+
+def image_exists(tag: str) -> bool:
+    """Whether the engine holds `tag`."""
+    return docker.image.exists(tag)
+
+
+def image_id(tag: str) -> str:
+    """The image id of `tag`."""
+    return docker.image.inspect(tag).id
+
+
+def image_size(tag: str) -> int:
+    """Size in bytes of `tag`."""
+    return docker.image.inspect(tag).size
+
+
+def image_labels(tag: str) -> dict[str, str]:
+    """Labels of `tag`, empty when it is missing."""
+    if not docker.image.exists(tag):
+        return {}
+    return dict(docker.image.inspect(tag).config.labels or {})
+
+
+def remove_image(tag: str) -> None:
+    """Remove `tag` if present."""
+    if docker.image.exists(tag):
+        docker.image.remove(tag, force=True)
+
+
+def build_image(context: Path, dockerfile: Path, *, target: str | None, tags: list[str],
+                build_args: dict[str, str], labels: dict[str, str], platform: str | None = None,
+                load: bool = True, push: bool = False, builder: str | None = None,
+                cache: bool = True) -> None:
+    """Build one target with buildx; loaded into the engine (or pushed)."""
+    try:
+        docker.buildx.build(
+            context, file=dockerfile, target=target, tags=tags, build_args=build_args,
+            labels=labels, platforms=[platform] if platform else None,
+            load=load and not push, push=push, builder=builder, cache=cache, progress="plain")
+    except DockerException as exc:
+        raise DockerError(f"build of {', '.join(tags)} failed:\n{tail(exc)}") from exc
+
+
+def tail(exc: DockerException, lines: int = 40) -> str:
+    """The last lines of a failed command's output."""
+    text = "\n".join(filter(None, [exc.stdout or "", exc.stderr or ""]))
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def import_rootfs(tar_path: Path, tag: str, changes: list[str]) -> None:
+    """`docker import` a root filesystem tarball as `tag`."""
+    docker.import_(tar_path, tag=tag, changes=changes)
+
+
+# --- batched inspection, metadata, containers for the compile step, registry pushes ------
+
+
+class DockerError(Exception):
+    """A docker command failed; the message carries its output."""
+
+
+def docker_cli(args: list[str], *, input_text: str | None = None,
+               check: bool = True) -> subprocess.CompletedProcess:
+    """Run one `docker` CLI command, output captured."""
+    done = subprocess.run(["docker", *args], capture_output=True, text=True, input=input_text)
+    if check and done.returncode != 0:
+        raise DockerError(f"docker {args[0]} failed: {(done.stderr or done.stdout).strip()}")
+    return done
+
+
+def image_facts(tags: list[str]) -> dict[str, dict | None]:
+    """Id, labels and size of each tag in one engine call; None for a missing tag."""
+    facts: dict[str, dict | None] = {tag: None for tag in tags}
+    if not tags:
+        return facts
+    done = docker_cli(["image", "inspect", "--format", "{{json .}}", *tags], check=False)
+    for line in done.stdout.splitlines():
+        data = json.loads(line)
+        item = {"id": data["Id"], "labels": (data.get("Config") or {}).get("Labels") or {},
+                "size": data.get("Size", 0)}
+        for tag in data.get("RepoTags") or []:
+            if tag in facts:
+                facts[tag] = item
+    return facts
+
+
+def inspect_image(tag: str) -> dict:
+    """The engine's full inspect record of an image."""
+    return json.loads(docker_cli(["image", "inspect", tag]).stdout)[0]
+
+
+def image_history(tag: str) -> list[str]:
+    """The command of every history step of an image, oldest first."""
+    done = docker_cli(["history", "--no-trunc", "--format", "{{.CreatedBy}}", tag])
+    return list(reversed(done.stdout.splitlines()))
+
+
+def save_image(tag: str, archive: Path) -> None:
+    """Export an image with `docker save`."""
+    docker_cli(["save", "-o", str(archive), tag])
+
+
+def run_output(image: str, command: list[str], *, platform: str | None = None) -> str:
+    """Run a throwaway container and return its standard output."""
+    args = ["run", "--rm", "--network", "none"]
+    if platform:
+        args += ["--platform", platform]
+    return docker_cli([*args, image, *command]).stdout
+
+
+def compile_in_image(image: str, platform: str, c_file: Path, out_file: Path,
+                     command: list[str]) -> tuple[bool, str]:
+    """Run a C compile inside `image` with /in (the C file's folder) and /out mounted."""
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    done = docker_cli(["run", "--rm", "--network", "none", "--platform", platform,
+                       "-v", f"{c_file.parent.resolve()}:/in:ro",
+                       "-v", f"{out_file.parent.resolve()}:/out", image, *command], check=False)
+    return done.returncode == 0, done.stdout + done.stderr
+
+
+def login(registry) -> None:
+    """Log in to `registry` (a RegistrySpec) when it has credentials; password via stdin."""
+    if not registry.username:
+        return
+    docker_cli(["login", "--username", registry.username, "--password-stdin", registry.url],
+               input_text=registry.password)
+
+
+def push_tags(local: str, ref: str, tags: list[str]) -> str:
+    """Tag `local` as `ref:tag` for each tag, push them, return the pushed digest."""
+    digest = ""
+    for tag in tags:
+        docker_cli(["tag", local, f"{ref}:{tag}"])
+        done = docker_cli(["push", f"{ref}:{tag}"])
+        for line in done.stdout.splitlines():
+            if "digest: sha256:" in line:
+                digest = "sha256:" + line.split("digest: sha256:", 1)[1].split()[0]
+    return digest

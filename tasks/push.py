@@ -1,0 +1,120 @@
+"""Push stage: tag each image `<registry>/<namespace>/<package>-<target>` and push it.
+
+Two tags: `latest` and an immutable tag derived from the image's inputs hash. A push
+whose immutable tag the registry already holds, with `latest` on the same digest,
+is up to date. Push tasks depend on the whole image stage, so nothing is pushed
+from a run where any image (or compile) failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from doit.exceptions import TaskFailed
+
+from tasks.compile import target_platforms
+from tasks.config import PackageConfig, native_platform
+from tasks.flags import current_flags
+from tasks.images import LABEL_INPUTS, engine_facts, image_tag, image_targets
+from tasks.packages import PACKAGES
+from tasks.registry_api import RegistryError, manifest_digest
+from tasks.scaffold import image_repository
+
+IMMUTABLE_PREFIX = "in-"
+
+
+def repository(cfg: PackageConfig, target: str) -> str:
+    """Repository path in the registry, e.g. `axion/homechoice-report`."""
+    return push_ref(cfg, target).split("/", 1)[1]
+
+
+def push_ref(cfg: PackageConfig, target: str) -> str:
+    """Image reference without tag, e.g. `127.0.0.1:5000/axion/homechoice-report`."""
+    return image_repository(cfg, target)
+
+
+def immutable_tag(inputs_hash: str) -> str:
+    """The tag that names one content of an image for good."""
+    return IMMUTABLE_PREFIX + inputs_hash[:16]
+
+
+def local_inputs(cfg: PackageConfig, target: str, platform: str) -> str:
+    """Inputs hash carried by the local image ('' when it is missing)."""
+    facts = engine_facts(cfg.name, platform).get(image_tag(cfg, target, platform))
+    return (facts or {}).get("labels", {}).get(LABEL_INPUTS, "")
+
+
+class RegistryCurrent:
+    """doit uptodate check: the registry holds this content under both tags."""
+
+    def __init__(self, package: str, target: str, platform: str):
+        self.package, self.target, self.platform = package, target, platform
+
+    def __call__(self) -> bool:
+        """True when `latest` and the immutable tag point at the same digest."""
+        cfg = PACKAGES.get(self.package)
+        inputs = local_inputs(cfg, self.target, self.platform)
+        if not inputs:
+            return False
+        try:
+            pinned = manifest_digest(cfg.registry, repository(cfg, self.target),
+                                     immutable_tag(inputs))
+            latest = manifest_digest(cfg.registry, repository(cfg, self.target), "latest")
+        except RegistryError:
+            return False
+        return bool(pinned) and pinned == latest
+
+
+def push_target(package: str, target: str, platform: str) -> dict | TaskFailed:
+    """doit action: tag and push one image under both tags."""
+    from tasks import docker
+
+    cfg = PACKAGES.get(package)
+    local = image_tag(cfg, target, platform)
+    facts = docker.image_facts([local])
+    inputs = (facts.get(local) or {}).get("labels", {}).get(LABEL_INPUTS, "")
+    if not inputs:
+        return TaskFailed(f"{local} has no build label: build it first (doit image:{package})")
+    ref = push_ref(cfg, target)
+    try:
+        docker.login(cfg.registry)
+        digest = docker.push_tags(local, ref, [immutable_tag(inputs), "latest"])
+    except docker.DockerError as exc:
+        return TaskFailed(f"push of {local} to {ref} failed: {exc}")
+    print(f"pushed {ref}:{immutable_tag(inputs)} and :latest ({digest})")
+    return {"pushed": ref, "tag": immutable_tag(inputs), "digest": digest}
+
+
+def task_push() -> Iterator[dict]:
+    """Tag and push each package's images; skip what the registry already holds."""
+    flags = current_flags()
+    if flags.skip_push:
+        return
+    for cfg in PACKAGES.valid():
+        platforms = target_platforms(cfg)
+        if platforms != (native_platform(),):
+            # multi-platform builds push from the image stage (buildx); nothing left here
+            continue
+        platform = platforms[0]
+        targets = image_targets(cfg)
+        if flags.service:
+            targets = [flags.service]
+        names = []
+        for target in targets:
+            names.append(f"push:{cfg.name}:{target}")
+            yield {
+                "name": f"{cfg.name}:{target}",
+                "actions": [(push_target, [cfg.name, target, platform])],
+                "uptodate": [RegistryCurrent(cfg.name, target, platform)],
+                "task_dep": [f"image:{cfg.name}"],
+                "meta": {"axion": {"stage": "push", "package": cfg.name, "platform": platform,
+                                   "service": target, "ref": push_ref(cfg, target)}},
+                "verbosity": 1,
+            }
+        yield {
+            "name": cfg.name,
+            "doc": f"push every image of {cfg.name} to {cfg.registry.url}",
+            "actions": None,
+            "task_dep": names,
+            "meta": {"axion": {"stage": "push", "package": cfg.name}},
+        }
