@@ -47,8 +47,9 @@ def manifest_digest(spec: RegistrySpec, repo: str, tag: str) -> str:
         if exc.code == 404:
             return ""
         if exc.code in (401, 403):
-            raise RegistryError(f"{spec.url} refused the credentials (HTTP {exc.code}): "
-                                "set registry.username/password or AXION_REGISTRY_PASSWORD")
+            message = (f"{spec.url} refused the credentials (HTTP {exc.code}): "
+                       "set registry.username/password or AXION_REGISTRY_PASSWORD")
+            raise RegistryError(message) from exc
         raise RegistryError(f"{spec.url} answered HTTP {exc.code} for {repo}:{tag}") from exc
     except (urllib.error.URLError, OSError) as exc:
         raise RegistryError(f"registry {spec.url} unreachable: {exc}") from exc
