@@ -19,6 +19,7 @@ from doit.exceptions import TaskFailed
 
 from tasks.caddyfile import render_caddyfile, routed_services, upstream_defaults
 from tasks.config import ROOT, SCHEMA, SUBSTRATES, PackageConfig, env_name, read_yaml
+from tasks.context import app_dir
 from tasks.helm import DOCUMENT_FOLDERS, chart_paths, chart_templates, document_folders, render_k3s
 from tasks.packages import PACKAGES, config_file
 from tasks.problems import ConfigError, Problem, line_of
@@ -68,7 +69,7 @@ def deploy_dir(cfg: PackageConfig, substrate: str) -> Path:
 
 def compiled_app_dir(cfg: PackageConfig) -> Path:
     """The compiled app tree of the first target platform, else the source tree."""
-    compiled = cfg.build_dir / cfg.deployment.platforms[0].replace("/", "-") / "app"
+    compiled = app_dir(cfg, cfg.deployment.platforms[0])
     return compiled if compiled.is_dir() else cfg.app_root
 
 

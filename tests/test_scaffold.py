@@ -70,11 +70,14 @@ def free_ports(count: int) -> list[int]:
 
 
 def write_config(folder: Path, app: Path, *, ports: dict[str, int] | None = None,
-                 **sections: dict) -> Path:
-    """The homechoice config, pointed at `app` and a build folder beside it, edited."""
+                 keep: list[str] | None = None, **sections: dict) -> Path:
+    """The homechoice config, pointed at `app` and a build folder beside it, edited
+    (services moved to `ports`, only the services in `keep`, sections updated)."""
     doc = yaml_rt().load(PACKAGE_CONFIG.read_text(encoding="utf-8"))
     doc["package"]["app_root"] = str(app)
     doc["build"]["folder"] = str(folder / "build")
+    for name in [n for n in doc["services"] if keep is not None and n not in keep]:
+        del doc["services"][name]
     for name, port in (ports or {}).items():
         spec = doc["services"][name]
         old = str(spec["port"])
@@ -488,20 +491,43 @@ def test_helm_chart_lints_and_renders(tmp_path, cfg):
 
 # ---------------------------------------------------------------- supervisord
 
+needs_supervisor = pytest.mark.skipif(
+    not (shutil.which("supervisord") and shutil.which("caddy")),
+    reason="needs supervisord and caddy (apt-get install caddy supervisor)")
+# the compiled tree the image stage assembles for native runs (build/<pkg>/<platform>/app)
+COMPILED_APP = ROOT / "build" / PACKAGE / native_platform().replace("/", "-") / "app"
+
+
 @needs_app
-@pytest.mark.skipif(not (shutil.which("supervisord") and shutil.which("caddy")),
-                    reason="needs supervisord and caddy (apt-get install caddy supervisor)")
+@needs_supervisor
 def test_supervisord_runs_the_example_behind_caddy():
     # a short folder: supervisord's unix socket path must stay under 108 characters
     folder = Path(tempfile.mkdtemp(prefix="axs-"))
     try:
-        run_under_supervisord(folder)
+        failed = run_under_supervisord(folder)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+    # run from the sources, so only the compiled-modules check may fail
+    assert set(failed) <= {"modules are compiled"}, failed
 
 
-def run_under_supervisord(folder: Path) -> None:
-    """Scaffold for supervisor on free ports, start, query through Caddy, stop with SIGTERM."""
+@needs_app
+@needs_supervisor
+@pytest.mark.skipif(not (COMPILED_APP / "ServeReport.py").is_file(),
+                    reason=f"no compiled tree at {COMPILED_APP} (run doit image:{PACKAGE})")
+def test_supervisord_runs_the_compiled_tree():
+    folder = Path(tempfile.mkdtemp(prefix="axs-"))
+    try:
+        shutil.copytree(COMPILED_APP, folder / "compiled")
+        failed = run_under_supervisord(folder, compiled=folder / "compiled")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    assert failed == {}, failed
+
+
+def run_under_supervisord(folder: Path, compiled: Path | None = None) -> dict[str, str]:
+    """Scaffold for supervisor on free ports, start, query through Caddy, stop with SIGTERM;
+    the report harness's failed checks (name → detail)."""
     app = folder / PACKAGE
     shutil.copytree(APP, app, ignore=shutil.ignore_patterns("__pycache__", "data.config",
                                                             "*.documents"))
@@ -509,7 +535,8 @@ def run_under_supervisord(folder: Path) -> None:
     *service_ports, http_port, https_port = free_ports(len(HTTP_SERVICES) + 2)
     cfg = package(folder / "config", app, ports=dict(zip(HTTP_SERVICES, service_ports,
                                                          strict=True)))
-    scaffold(cfg, "supervisor", ScaffoldOptions(http_port=http_port, https_port=https_port))
+    scaffold(cfg, "supervisor", ScaffoldOptions(http_port=http_port, https_port=https_port,
+                                                app_dir=compiled))
     conf = deploy_dir(cfg, "supervisor") / "supervisord.conf"
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("AXION_", "CADDY_", "UPSTREAM_")) and "proxy" not in k.lower()}
@@ -523,11 +550,9 @@ def run_under_supervisord(folder: Path) -> None:
         report = json.loads(body)
         summary = report["tests"]["summary"]
         assert isinstance(summary["pass_rate"], int | float)
-        failed = {a["name"] for a in report["tests"]["assertions"] if not a["pass"]}
-        # run from the sources here, so only the compiled-modules check may fail
-        assert failed <= {"modules are compiled"}, report["tests"]["assertions"]
         print(f"supervisord: report answered through Caddy after "
               f"{time.monotonic() - started:.1f} s, pass_rate {summary['pass_rate']}")
+        assert report["app_root"] == str((compiled or app).resolve())
         status, body = wait_for(f"{base}/health", 10)
         assert status == 200 and json.loads(body)["service"] == "web"
         status, body = wait_for(f"{base}/webhook/health", 10)
@@ -542,6 +567,7 @@ def run_under_supervisord(folder: Path) -> None:
     print(f"supervisord: SIGTERM stopped everything in {stopped_in:.1f} s")
     assert code == 0 and stopped_in < 15
     assert [pid for pid in pids if alive(pid)] == []
+    return {a["name"]: a["detail"] for a in report["tests"]["assertions"] if not a["pass"]}
 
 
 def program_pids(conf: Path) -> list[int]:
@@ -677,3 +703,76 @@ def test_task_dicts(tmp_path, app, monkeypatch):
     assert str(ROOT / "charts" / "helm" / "templates" / "deployments.yaml.j2") in task["file_dep"]
     folder = tmp_path / "config" / "build" / PACKAGE / "deploy" / "k3s"
     assert str(folder / "helm" / PACKAGE / "files" / "config.yaml") in task["targets"]
+
+
+# ---------------------------------------------------------------- compose up (e2e)
+
+def image_exists(ref: str) -> bool:
+    """Whether the local engine holds image `ref`."""
+    return subprocess.run(["docker", "image", "inspect", ref], capture_output=True,
+                          timeout=60).returncode == 0
+
+
+def docker(*args: str, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
+    """Run the docker CLI; fail the test with its output when it fails."""
+    done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout,
+                          **kwargs)
+    assert done.returncode == 0, f"docker {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def caddy_image(cfg: PackageConfig, folder: Path) -> str:
+    """The local Caddy image: the image stage's, else built here from the rendered context."""
+    local = f"axion-caddy:{cfg.name}"
+    if image_exists(local):
+        return local
+    base = cfg.images.runtime_for(native_platform())
+    if not image_exists(base):
+        pytest.skip(f"neither {local} nor its base image {base} exists (run the image stage)")
+    for name, text in caddy_image_context(cfg).items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    docker("build", "-t", local, str(folder))
+    return local
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not docker_compose_ok(), reason="no Docker engine with the compose plugin")
+def test_compose_up_serves_the_report_through_caddy(tmp_path, app):
+    local = {s: f"axion-{PACKAGE}:{s}" for s in HTTP_SERVICES}
+    present = [s for s, ref in local.items() if image_exists(ref)]
+    if "report" not in present or "web" not in present:
+        pytest.skip(f"images {local['report']} and {local['web']} are not built "
+                    f"(run doit image:{PACKAGE})")
+    cfg = package(tmp_path / "config", app, keep=present)
+    tag = f"e2e-{os.getpid()}"
+    refs = {s: image_ref(cfg, s, tag) for s in present}
+    refs["caddy"] = image_ref(cfg, "caddy", tag)
+    sources = {**{s: local[s] for s in present}, "caddy": caddy_image(cfg, tmp_path / "caddy")}
+    for service, ref in refs.items():
+        docker("tag", sources[service], ref)
+    scaffold(cfg, "compose")
+    http_port, https_port = free_ports(2)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("AXION_", "CADDY_"))},
+           "AXION_IMAGE_TAG": tag, "CADDY_HOST_HTTP_PORT": str(http_port),
+           "CADDY_HOST_HTTPS_PORT": str(https_port), "AXION_RUNTIME_LOG_LEVEL": "debug"}
+    project = ["compose", "-p", f"axion-e2e-{os.getpid()}", "-f", "compose.yaml"]
+    folder = deploy_dir(cfg, "compose")
+    try:
+        started = time.monotonic()
+        docker(*project, "up", "-d", "--wait", *present, "caddy", cwd=folder, env=env,
+               timeout=300)
+        status, body = wait_for(f"http://127.0.0.1:{http_port}/report/status?format=json", 60)
+        assert status == 200, body
+        report = json.loads(body)
+        print(f"compose: report answered through Caddy after {time.monotonic() - started:.1f} s,"
+              f" pass_rate {report['tests']['summary']['pass_rate']}")
+        failed = [a for a in report["tests"]["assertions"] if not a["pass"]]
+        assert failed == [], failed
+        status, body = wait_for(f"http://127.0.0.1:{http_port}/health", 30)
+        assert status == 200 and json.loads(body)["service"] == "web"
+    finally:
+        subprocess.run(["docker", *project, "down", "-v", "--timeout", "10"], cwd=folder,
+                       env=env, capture_output=True, timeout=300)
+        for ref in refs.values():
+            subprocess.run(["docker", "rmi", ref], capture_output=True, timeout=60)
