@@ -7,9 +7,11 @@ from pathlib import Path
 
 from tasks.config import (
     CONFIG_DIR,
+    SCHEMA,
     PackageConfig,
     config_path,
     discover_packages,
+    env_name,
     load_config,
     under_cwd,
 )
@@ -27,8 +29,9 @@ def config_file(package: str) -> Path:
 
 
 def env_snapshot() -> dict[str, str]:
-    """The `AXION_*` environment, which overrides config options."""
-    return {k: v for k, v in sorted(os.environ.items()) if k.startswith("AXION_")}
+    """The `AXION_{SECTION}_*` environment, which overrides config options."""
+    prefixes = tuple(env_name((section,)) + "_" for section in SCHEMA)
+    return {k: v for k, v in sorted(os.environ.items()) if k.startswith(prefixes)}
 
 
 class PackageTable:
