@@ -301,11 +301,13 @@ def scaffold_action(cfg: PackageConfig, substrate: str) -> TaskFailed | None:
 
 def scaffold_fingerprint(cfg: PackageConfig, substrate: str) -> dict:
     """Inputs besides files: the parsed config (environment overrides applied), host paths."""
-    options = resolve_options(cfg, ScaffoldOptions())
-    return {"substrate": substrate, "services": [asdict(s) for s in cfg.services],
-            "registry": [cfg.registry.url, cfg.registry.namespace],
-            "paths": [str(p) for p in (cfg.app_root, cfg.build_root, options.app_dir)],
-            "python": options.python}
+    facts = {"substrate": substrate, "services": [asdict(s) for s in cfg.services],
+             "registry": [cfg.registry.url, cfg.registry.namespace],
+             "paths": [str(cfg.app_root), str(cfg.build_root)]}
+    if substrate == "supervisor":
+        options = resolve_options(cfg, ScaffoldOptions())
+        facts["native"] = [str(options.app_dir), options.python]
+    return facts
 
 
 def task_scaffold() -> Iterator[dict]:
