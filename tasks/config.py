@@ -299,25 +299,28 @@ def apply_env(doc: Mapping, path: Path, environ: Mapping[str, str]) -> tuple[dic
     return merged, problems
 
 
-def add_unset_env(merged: dict, environ: Mapping[str, str], problems: list[Problem]) -> None:
+def add_unset_env(merged: dict, environ: Mapping[str, str], problems: list[Problem],
+                  schema: Mapping | None = None, prefix: tuple[str, ...] = ()) -> None:
     """Apply overrides of options the file leaves out (e.g. `AXION_DATABASE_PASSWORD`)."""
     from tasks.schema import coerce
 
-    for section, options in SCHEMA.items():
-        if not isinstance(options, dict):
+    for key, kind in (SCHEMA if schema is None else schema).items():
+        keypath = (*prefix, key)
+        if isinstance(kind, dict):
+            section = merged.get(key) if isinstance(merged.get(key), dict) else {}
+            add_unset_env(section, environ, problems, kind, keypath)
+            if section:
+                merged[key] = section
             continue
-        for option, kind in options.items():
-            if not isinstance(kind, str):
-                continue
-            name = env_name((section, option))
-            current = merged.get(section) or {}
-            if name in environ and option not in current:
-                ok, typed = coerce(environ[name], kind)
-                if not ok:
-                    problems.append(Problem(Path(f"environment variable {name}"), 0,
-                                            f"{section}.{option}", typed, f"set {name} to {kind}"))
-                    continue
-                merged[section] = {**current, option: typed}
+        name = env_name(keypath)
+        if not isinstance(kind, str) or name not in environ or key in merged:
+            continue
+        ok, typed = coerce(environ[name], kind)
+        if ok:
+            merged[key] = typed
+        else:
+            problems.append(Problem(Path(f"environment variable {name}"), 0,
+                                    ".".join(keypath), typed, f"set {name} to {kind}"))
 
 
 def schema_for(schema: Any, key: Any) -> Any:

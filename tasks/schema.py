@@ -136,7 +136,7 @@ def check_values(doc: Mapping, path: Path) -> list[Problem]:
         problems.append(Problem(path, line_of(doc["package"], "name"), "package.name",
                                 f"{name!r} is not a valid package name",
                                 "use letters, digits, '-' and '_' only"))
-    if isinstance(name, str) and name != path.stem:
+    elif isinstance(name, str) and name != path.stem:
         problems.append(Problem(path, line_of(doc["package"], "name"), "package.name",
                                 f"{name!r} does not match the file name {path.name}",
                                 f"rename the file to {name}.yaml or set name: {path.stem}"))

@@ -28,7 +28,10 @@ def validate_file(path: Path, environ: Mapping[str, str] | None = None) -> list[
     if problems:
         return problems
     cfg = parse_config(merged, path)
-    return check_files(cfg, doc) + check_keys(cfg, doc)
+    problems = check_files(cfg, doc)
+    if cfg.app_root.is_dir():
+        problems += check_keys(cfg, doc)
+    return problems
 
 
 def check_files(cfg: PackageConfig, doc: Mapping) -> list[Problem]:

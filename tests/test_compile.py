@@ -11,13 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
-from workspace import FIXTURES, make_workspace, provision, ran_tasks, uptodate_tasks
 
 from tasks.apptree import ModuleSource, find_modules, python_files, stays_python
 from tasks.cc import c_compile, gcc_command
 from tasks.compile import cythonize_one
 from tasks.config import CompileSpec, tag_for_platform
 from tasks.toolchain import Interpreter, Toolchain, host_interpreter, host_matches
+from workspace import FIXTURES, make_workspace, provision, ran_tasks, uptodate_tasks
 
 HOST = host_interpreter()
 

@@ -9,10 +9,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from workspace import ROOT, make_workspace, provision, ran_tasks
 
 from tasks.config import load_config
 from tasks.images import build_args, image_inputs_hash
+from workspace import ROOT, make_workspace, provision, ran_tasks
 
 pytestmark = pytest.mark.e2e
 

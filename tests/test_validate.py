@@ -1,0 +1,207 @@
+"""Validation, environment overrides, trim and keys, on real files and real doit runs."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from tasks.config import load_config
+from tasks.keys import key_pair_problem, key_paths, provision_keys
+from tasks.problems import ConfigError
+from tasks.runtime_config import trim_text
+from tasks.validate import validate_file
+from workspace import make_workspace, provision, ran_tasks, uptodate_tasks
+
+
+@pytest.fixture
+def ws(tmp_path):
+    """The shop fixture with its keys: a valid package to break one line at a time."""
+    workspace = make_workspace(tmp_path)
+    provision(workspace)
+    return workspace
+
+
+def edit(ws, old: str, new: str) -> None:
+    text = ws.config_file.read_text()
+    assert old in text, old
+    ws.config_file.write_text(text.replace(old, new, 1))
+
+
+# (edit to make, exact problem line without the file name prefix)
+BAD_CONFIGS = [
+    (("  name: shop\n", "  name: shop\n  colour: blue\n"),
+     ":4: package.colour: unknown option (fix: remove it or use one of: name, app_root)"),
+    (("build:\n", "bulid:\n"),
+     ":6: bulid: unknown option (fix: remove it or use one of: package, build, compile, images, "
+     "services, registry, deployment, database, smtp, runtime)"),
+    (("  app_root: ../shop\n", ""),
+     ":2: package.app_root: missing required option (fix: add 'app_root:' under 'package:')"),
+    (("  factory_sets: [factory.util, factory.shop]\n", "  factory_sets: factory.util\n"),
+     ":10: compile.factory_sets: expected a list, got 'factory.util' "
+     "(fix: set compile.factory_sets to a list)"),
+    (('    args: [--port, "9800"]\n    port: 9800\n',
+      '    args: [--port, "9800"]\n    port: high\n'),
+     ":17: services.shop.port: expected a port number (1-65535) or null, got 'high' "
+     "(fix: set services.shop.port to a port number (1-65535) or null)"),
+    (("    port: 9800\n", "    port: 70000\n"),
+     ":17: services.shop.port: expected a port number (1-65535) or null, got 70000 "
+     "(fix: set services.shop.port to a port number (1-65535) or null)"),
+    (("  stock:\n    script: ServeStock.py\n",
+      "  stock:\n    script: ServeStock.py\n    port: 9800\n"),
+     ":21: services.stock.port: port 9800 is already used by service 'shop' "
+     "(fix: give each service its own port)"),
+    (("    script: ServeStock.py\n", "    script: ServeStocks.py\n"),
+     ":20: services.stock.script: ServeStocks.py not found in shop "
+     "(fix: create ServeStocks.py or fix the script name)"),
+    (("  stock:\n    script: ServeStock.py\n", "  stock:\n    args: [x]\n"),
+     ":19: services.stock.script: missing entry script (fix: add 'script: Serve<Name>.py')"),
+    (("    route: /shop\n", "    route: shop\n"),
+     ":18: services.shop.route: route 'shop' must start with '/' (fix: write '/shop')"),
+    (("  stock:\n    script: ServeStock.py\n",
+      "  stock:\n    script: ServeStock.py\n    route: /stock\n"),
+     ":21: services.stock.route: a routed service needs a port (fix: add 'port: <number>')"),
+    (("  name: shop\n", "  name: shops\n"),
+     ":3: package.name: 'shops' does not match the file name shop.yaml "
+     "(fix: rename the file to shops.yaml or set name: shop)"),
+    (("  name: shop\n", "  name: sh op\n"),
+     ":3: package.name: 'sh op' is not a valid package name "
+     "(fix: use letters, digits, '-' and '_' only)"),
+    (("  app_root: ../shop\n", "  app_root: ../nowhere\n"),
+     ":4: package.app_root: app tree nowhere does not exist "
+     "(fix: point app_root at the app tree, relative to this file)"),
+    (("  factory_sets: [factory.util, factory.shop]\n",
+      "  factory_sets: [factory.util, factory.gone]\n"),
+     ":10: compile.factory_sets: folder factory.gone not found in shop "
+     "(fix: remove it or create the folder)"),
+    (("  exclude: []\n", "  exclude: [factory.util/ObjNope.py]\n"),
+     ":11: compile.exclude: excluded module factory.util/ObjNope.py not found "
+     "(fix: use a path relative to the app tree)"),
+    (("services:\n", "deployment:\n  substrate: swarm\nservices:\n"),
+     ":14: deployment.substrate: unknown substrate 'swarm' "
+     "(fix: use one of: compose, k3s, supervisor)"),
+    (("services:\n", "deployment:\n  platform: linux/s390x\nservices:\n"),
+     ":14: deployment.platform: unknown platform 'linux/s390x' "
+     "(fix: use linux/amd64 or linux/arm64, comma-separated)"),
+    (("services:\n", "registry:\n  insecure: maybe\nservices:\n"),
+     ":14: registry.insecure: expected true or false, got 'maybe' "
+     "(fix: set registry.insecure to true or false)"),
+    (("services:\n", "database:\n  port: '3306'\nservices:\n"),
+     ":14: database.port: expected an integer, got '3306' "
+     "(fix: set database.port to an integer)"),
+    (("services:\n", "deployment:\n  buildx: ssh://x\nservices:\n"),
+     ":14: deployment.buildx: expected a mapping "
+     "(fix: write 'buildx:' followed by indented options)"),
+    (("services:\n", "smtp:\n  starttls: true\n  sender: [a]\nservices:\n"),
+     ":15: smtp.sender: expected a string, got ['a'] (fix: set smtp.sender to a string)"),
+    (("  stock:\n    script: ServeStock.py\n", "  stock: ServeStock.py\n"),
+     ":19: services.stock: expected a mapping with script, args, port, route "
+     "(fix: write 'stock:' then 'script: Serve<Name>.py')"),
+    (("services:\n", "images:\n  requirements_file: resource.config/missing.txt\nservices:\n"),
+     ":14: images.requirements_file: resource.config/missing.txt not found in shop "
+     "(fix: create resource.config/missing.txt or fix the path)"),
+]
+
+
+@pytest.mark.parametrize(("change", "expected"), BAD_CONFIGS)
+def test_each_bad_config_gives_its_exact_error(ws, change, expected, monkeypatch):
+    monkeypatch.chdir(ws.root)
+    edit(ws, *change)
+    problems = [str(p) for p in validate_file(Path("config/shop.yaml"), environ={})]
+    assert problems == [f"config/shop.yaml{expected}"]
+
+
+def test_unreadable_yaml_and_missing_file(ws, monkeypatch):
+    monkeypatch.chdir(ws.root)
+    edit(ws, "  name: shop\n", "  name: [shop\n")
+    [problem] = validate_file(Path("config/shop.yaml"), environ={})
+    assert str(problem).startswith("config/shop.yaml:4: unreadable YAML")
+    [missing] = validate_file(Path("config/none.yaml"), environ={})
+    assert "cannot read file" in str(missing)
+
+
+def test_missing_or_mismatched_keys_point_at_the_key_command(ws, monkeypatch):
+    monkeypatch.chdir(ws.root)
+    private, public = key_paths(ws.app / "data.config", "shop")
+    public.unlink()
+    [problem] = validate_file(Path("config/shop.yaml"), environ={})
+    assert "missing key file(s) shop_public.pem" in str(problem)
+    assert "fix: run 'axion keys shop'" in str(problem)
+    other = ws.root / "other"
+    provision_keys(other, "shop")
+    public.write_bytes(key_paths(other, "shop")[1].read_bytes())
+    [problem] = validate_file(Path("config/shop.yaml"), environ={})
+    assert "are not a matching pair" in str(problem)
+
+
+def test_three_mistakes_are_reported_together_by_doit(ws):
+    edit(ws, "  name: shop\n", "  name: shop\n  colour: blue\n")
+    edit(ws, "    port: 9800\n", "    port: high\n")
+    edit(ws, "build:\n", "bulid:\n")
+    done = ws.doit("validate:shop")
+    assert done.returncode != 0
+    out = done.stdout + done.stderr
+    assert "3 problem(s):" in out
+    for line in (":4: package.colour: unknown option", ":7: bulid: unknown option",
+                 ":18: services.shop.port: expected a port number"):
+        assert line in out, out
+
+
+def test_validate_and_config_are_incremental(ws):
+    first = ws.doit("validate:shop", "config:shop", check=True)
+    assert ran_tasks(first.stdout) == ["validate:shop", "config:shop"]
+    second = ws.doit("validate:shop", "config:shop", check=True)
+    assert ran_tasks(second.stdout) == []
+    assert uptodate_tasks(second.stdout) == ["keys:shop", "validate:shop", "config:shop"]
+    third = ws.doit("validate:shop", check=True, AXION_SERVICES_SHOP_PORT="9801")
+    assert ran_tasks(third.stdout) == ["validate:shop"]
+
+
+def test_environment_overrides_any_option(ws):
+    cfg = load_config(ws.config_file, {"AXION_DATABASE_PASSWORD": "pw",
+                                       "AXION_DEPLOYMENT_SUBSTRATE": "k3s",
+                                       "AXION_SERVICES_SHOP_PORT": "9900",
+                                       "AXION_REGISTRY_INSECURE": "false",
+                                       "AXION_DEPLOYMENT_BUILDX_BUILDER": "remote"})
+    assert cfg.database.password == "pw"
+    assert cfg.deployment.substrate == "k3s" and cfg.deployment.builder == "remote"
+    assert cfg.service("shop").port == 9900 and cfg.registry.insecure is False
+    with pytest.raises(ConfigError) as error:
+        load_config(ws.config_file, {"AXION_SERVICES_SHOP_PORT": "lots"})
+    assert "environment variable AXION_SERVICES_SHOP_PORT: services.shop.port" in str(error.value)
+
+
+def test_trim_keeps_comments_and_only_runtime_sections():
+    text = trim_text(Path(__file__).parent.parent / "config" / "homechoice.yaml")
+    assert "# set AXION_DATABASE_PASSWORD instead" in text
+    assert "# empty = SQLite in the build folder" in text
+    for gone in ("compile:", "images:", "registry:", "deployment:", "build:", "app_root"):
+        assert gone not in text
+    for kept in ("package:", "services:", "database:", "smtp:", "runtime:"):
+        assert kept in text
+
+
+def test_keys_are_a_pair_private_0600_and_never_overwritten(tmp_path):
+    folder = tmp_path / "data.config"
+    created = provision_keys(folder, "pkg")
+    private, public = key_paths(folder, "pkg")
+    assert created == [private, public]
+    assert stat.S_IMODE(os.stat(private).st_mode) == 0o600
+    assert key_pair_problem(folder, "pkg") == ""
+    before = private.read_bytes()
+    assert provision_keys(folder, "pkg") == []
+    assert private.read_bytes() == before
+    public.unlink()
+    with pytest.raises(FileExistsError, match="refusing to overwrite"):
+        provision_keys(folder, "pkg")
+    assert private.read_bytes() == before and not public.exists()
+
+
+def test_keys_task_is_idempotent(ws):
+    key = ws.app / "data.config" / "shop_private.pem"
+    before = key.read_bytes()
+    done = ws.doit("keys:shop", check=True)
+    assert uptodate_tasks(done.stdout) == ["keys:shop"]
+    assert key.read_bytes() == before
