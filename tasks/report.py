@@ -1,0 +1,356 @@
+"""Report stage: the HTML build report, its JSON summary for CI gates, and `axion explain`.
+
+The report task runs inside the run it reports on, before that run is recorded, so
+the task only asks for the report: the recording reporter writes it when the run
+completes, right after storing the run, from the run's own record (also when a
+stage failed and the report task itself never ran). Without the recording
+reporter, the task writes the report of the last recorded build.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tasks.config import PackageConfig
+from tasks.flags import Flags, current_flags
+from tasks.packages import PACKAGES
+from tasks.records import (
+    STEP_STATUSES,
+    BuildCompile,
+    BuildRecord,
+    BuildRun,
+    BuildStep,
+    database_key,
+    last_compiling_run,
+    latest_runs,
+    load_record,
+    open_engine,
+    package_config,
+    records_url,
+)
+from tasks.render import render, write_if_changed
+from tasks.reporter import ACTIVE_ENV
+
+HTML_TEMPLATE = "reports/build_report.html.j2"
+TEXT_TEMPLATE = "reports/build_report.txt.j2"
+TIMELINE_ROWS = 150
+
+
+def task_report() -> Iterator[dict]:
+    """HTML build report and JSON summary of each package, for every run."""
+    for cfg in PACKAGES.valid():
+        yield report_task(cfg)
+
+
+def report_task(cfg: PackageConfig, after: Sequence[str] = ()) -> dict:
+    """The report task of one package; `after` names the tasks it waits for."""
+    return {
+        "name": cfg.name,
+        "doc": f"build report of {cfg.name} (build/{cfg.name}/report/latest.html)",
+        "actions": [(request_report, [cfg.name])],
+        "uptodate": [False],
+        "task_dep": list(after),
+        "meta": {"axion": {"stage": "report", "package": cfg.name}},
+        "verbosity": 2,
+    }
+
+
+def request_report(package: str) -> dict:
+    """doit action: leave the report to the recording reporter, or write the last build's."""
+    if os.environ.get(ACTIVE_ENV) in (str(os.getpid()), str(os.getppid())):
+        print(f"report of {package}: written when this run completes")
+        return {"deferred": True}
+    for line in publish_reports({package}, {}, current_flags()):
+        print(line)
+    return {"deferred": False}
+
+
+def publish_reports(packages: Iterable[str], records: Mapping[str, BuildRecord],
+                    flags: Flags) -> list[str]:
+    """Write (and with --notify mail) the report of each package; messages, never raises."""
+    lines = []
+    for package in sorted(packages):
+        cfg = package_config(package)
+        if cfg is None:
+            lines.append(f"report of {package} not written: its config does not load")
+            continue
+        try:
+            lines += write_report(cfg, records.get(package), flags.notify)
+        except Exception as exc:  # a report problem never fails the build
+            lines.append(f"WARNING: report of {package} not written: "
+                         f"{type(exc).__name__}: {exc}")
+    return lines
+
+
+def write_report(cfg: PackageConfig, record: BuildRecord | None, notify: str = "") -> list[str]:
+    """Render the report of `record` (default: the last recorded build) and its summary."""
+    notes: list[str] = []
+    compile_source, recent = record, []
+    try:
+        engine = open_engine(records_url(cfg))
+        recent = latest_runs(engine, cfg.name, 12)
+        if record is None and recent:
+            record = load_record(engine, recent[0].BuildGuid)
+        if record is not None and not record.compiles:
+            compile_source = compile_fallback(engine, record)
+        engine.dispose()
+    except Exception as exc:
+        notes.append(f"records database not readable ({type(exc).__name__}: {exc}); "
+                     "history and earlier compile results are missing")
+    if record is None:
+        return [f"report of {cfg.name} not written: "
+                + (notes[0] if notes else "no build recorded yet")]
+    if compile_source is not record and compile_source is not None:
+        notes.append(f"compile results from build {compile_source.run.BuildGuid} of "
+                     f"{compile_source.run.StartTime:%Y-%m-%d %H:%M:%S} UTC, the most recent "
+                     "build that compiled")
+    summary = summarize(record, compile_source)
+    context = report_context(cfg, record, summary, compile_source, recent, notes)
+    html, text = render(HTML_TEMPLATE, **context), render(TEXT_TEMPLATE, **context)
+    paths = write_outputs(cfg, record, summary, html, text)
+    lines = [f"report of {cfg.name}: {paths[0]}"]
+    if notify:
+        lines.append(mail_report(cfg, summary, notify, text, html))
+    return lines
+
+
+def compile_fallback(engine, record: BuildRecord) -> BuildRecord | None:
+    """The most recent build (up to this one) that has compile results."""
+    guid = last_compiling_run(engine, record.run.Package, record.run.StartTime)
+    return load_record(engine, guid) if guid else None
+
+
+def write_outputs(cfg: PackageConfig, record: BuildRecord, summary: dict, html: str,
+                  text: str) -> list[Path]:
+    """latest.html, latest.txt, summary.json, and a copy of the report per build."""
+    folder = cfg.build_dir / "report"
+    stamp = f"{record.run.StartTime:%Y%m%dT%H%M%S}-{record.run.BuildGuid[:8]}"
+    outputs = {folder / "latest.html": html, folder / "latest.txt": text,
+               folder / "summary.json": json.dumps(summary, indent=2) + "\n",
+               folder / "builds" / f"{stamp}.html": html,
+               folder / "builds" / f"{stamp}.json": json.dumps(summary, indent=2) + "\n"}
+    for path, content in outputs.items():
+        write_if_changed(path, content)
+    return list(outputs)
+
+
+def mail_report(cfg: PackageConfig, summary: dict, to: str, text: str, html: str) -> str:
+    """Mail the report; a failure is a message, the report stays on disk."""
+    from tasks.notify import NotifyError, send_report
+
+    subject = (f"[axion] {cfg.name} build {summary['status']} in "
+               f"{summary['duration_seconds']:.1f} s ({summary['guid'][:8]})")
+    try:
+        sent = send_report(cfg.smtp, to, subject, text, html)
+    except NotifyError as exc:
+        return f"WARNING: report not mailed: {exc}"
+    return f"report of {cfg.name} mailed to {', '.join(sent)}"
+
+
+def summarize(record: BuildRecord, compile_source: BuildRecord | None = None) -> dict[str, Any]:
+    """The JSON summary CI gates read: status, timing, compile pass rates, images, pushes."""
+    run, steps = record.run, record.steps
+    counts = Counter(s.Status for s in steps)
+    stages: dict[str, dict[str, Any]] = {}
+    for step in steps:
+        entry = stages.setdefault(step.Stage, {**dict.fromkeys(STEP_STATUSES, 0), "seconds": 0.0})
+        entry[step.Status] = entry.get(step.Status, 0) + 1
+        entry["seconds"] = round(entry["seconds"] + (step.ElapsedSeconds or 0.0), 3)
+    images = [artifact(s, "tag", "image") for s in steps if s.Stage == "image"]
+    pushes = [artifact(s, "ref", "pushed") for s in steps if s.Stage == "push"]
+    return {
+        "guid": run.BuildGuid, "package": run.Package, "status": run.Status,
+        "started": f"{run.StartTime:%Y-%m-%dT%H:%M:%S}Z",
+        "ended": f"{run.EndTime:%Y-%m-%dT%H:%M:%S}Z", "duration_seconds": run.ElapsedSeconds,
+        "platform": run.Platform, "host": f"{run.HostArch} {run.HostOS}", "flags": run.flags,
+        "tasks": {status: counts.get(status, 0) for status in STEP_STATUSES},
+        "stages": stages,
+        "compile": compile_summary(compile_source, record),
+        "failures": [{"task": s.Task, "stage": s.Stage, "error": s.Error}
+                     for s in steps if s.Status == "failed"],
+        "images": {"built": count(images, "run"), "up_to_date": count(images, "up-to-date"),
+                   "failed": count(images, "failed"), "list": images},
+        "pushes": {"pushed": sum(p["status"] == "run" and not p["skipped"] for p in pushes),
+                   "skipped": sum(p["status"] == "up-to-date" or p["skipped"] for p in pushes),
+                   "failed": count(pushes, "failed"), "list": pushes},
+    }
+
+
+def count(items: list[dict], status: str) -> int:
+    """How many items have `status`."""
+    return sum(item["status"] == status for item in items)
+
+
+def artifact(step: BuildStep, ref_key: str, value_key: str) -> dict[str, Any]:
+    """An image or push step as the summary lists it."""
+    detail = step.detail
+    meta, values = detail.get("meta", {}), detail.get("values", {})
+    return {"task": step.Task, "service": meta.get("service") or step.Task.rsplit(":", 1)[-1],
+            "ref": meta.get(ref_key) or values.get(value_key) or "", "status": step.Status,
+            "digest": values.get("digest", ""), "size": values.get("size"),
+            "skipped": bool(values.get("skipped")), "seconds": step.ElapsedSeconds}
+
+
+def pass_rate(rows: list[BuildCompile]) -> float | None:
+    """Percent of modules that compile (None without modules)."""
+    if not rows:
+        return None
+    return round(100.0 * sum(r.CompileSuccess == "Y" for r in rows) / len(rows), 1)
+
+
+def compile_summary(source: BuildRecord | None, record: BuildRecord) -> dict[str, Any]:
+    """Module counts and pass rates overall, per factory set and per platform."""
+    rows = list(source.compiles) if source else []
+    outcome = Counter(r.CompileStatus for r in rows)
+
+    def grouped(key) -> dict[str, dict[str, Any]]:
+        groups: dict[str, list[BuildCompile]] = {}
+        for row in rows:
+            groups.setdefault(key(row), []).append(row)
+        return {name: counts(group) for name, group in sorted(groups.items())}
+
+    return {"source_guid": source.run.BuildGuid if source else None,
+            "from_this_build": source is record, **counts(rows),
+            "compiled": outcome["compiled"], "up_to_date": outcome["up-to-date"],
+            "factory_sets": grouped(lambda r: r.FactorySet or "(shared)"),
+            "platforms": grouped(lambda r: r.Platform)}
+
+
+def counts(rows: list[BuildCompile]) -> dict[str, Any]:
+    """Modules, results (module × platform), failures and pass rate of compile rows."""
+    return {"modules": len({r.Module for r in rows}), "results": len(rows),
+            "failed": sum(r.CompileSuccess == "N" for r in rows), "pass_rate": pass_rate(rows)}
+
+
+def timeline(record: BuildRecord, limit: int = TIMELINE_ROWS) -> dict[str, Any]:
+    """Bars of the steps that ran: offset and width in percent of the run's duration."""
+    run = record.run
+    ran = [s for s in record.steps if s.StartTime is not None]
+    shown = sorted(sorted(ran, key=lambda s: -(s.ElapsedSeconds or 0))[:limit],
+                   key=lambda s: (s.StartTime, s.Seq))
+    total = max(run.ElapsedSeconds or 0.0, max((end_offset(s, run) for s in ran), default=0.0),
+                0.001)
+    bars = [{"task": s.Task, "stage": s.Stage, "status": s.Status,
+             "seconds": s.ElapsedSeconds or 0.0,
+             "left": round(100 * offset(s, run) / total, 2),
+             "width": round(max(100 * (s.ElapsedSeconds or 0.0) / total, 0.4), 2)}
+            for s in shown]
+    digits = 2 if total < 10 else 1 if total < 100 else 0
+    ticks = [f"{total * i / 4:.{digits}f}" for i in range(5)]
+    return {"bars": bars, "hidden": len(ran) - len(shown), "total": total, "ticks": ticks}
+
+
+def offset(step: BuildStep, run: BuildRun) -> float:
+    """Seconds from the run's start to the step's start."""
+    return max((step.StartTime - run.StartTime).total_seconds(), 0.0)
+
+
+def end_offset(step: BuildStep, run: BuildRun) -> float:
+    """Seconds from the run's start to the step's end."""
+    return offset(step, run) + (step.ElapsedSeconds or 0.0)
+
+
+def compile_matrix(source: BuildRecord | None) -> dict[str, Any]:
+    """Modules × platforms by factory set, with each set's pass rate."""
+    rows = list(source.compiles) if source else []
+    platforms = sorted({r.Platform for r in rows})
+    sets: dict[str, dict[str, dict[str, BuildCompile]]] = {}
+    for row in rows:
+        sets.setdefault(row.FactorySet or "(shared)", {}).setdefault(row.Module, {})[
+            row.Platform] = row
+    groups = []
+    for name, modules in sorted(sets.items()):
+        flat = [row for cells in modules.values() for row in cells.values()]
+        groups.append({"name": name, "pass_rate": pass_rate(flat), "modules": len(modules),
+                       "failed": sum(r.CompileSuccess == "N" for r in flat),
+                       "rows": [{"module": module, "cells": [cells.get(p) for p in platforms]}
+                                for module, cells in sorted(modules.items())]})
+    return {"platforms": platforms, "groups": groups}
+
+
+def registry_view(cfg: PackageConfig, summary: dict) -> Any:
+    """The live registry overview of the package's repositories."""
+    from tasks.registry import overview
+
+    prefix = f"{cfg.registry.namespace}/" if cfg.registry.namespace else ""
+    view = overview(cfg.registry, prefix + cfg.name)
+    pushed = {p["digest"] for p in summary["pushes"]["list"] if p["digest"]}
+    return {"view": view, "pushed": pushed}
+
+
+def report_context(cfg: PackageConfig, record: BuildRecord, summary: dict,
+                   compile_source: BuildRecord | None, recent: list[BuildRun],
+                   notes: list[str]) -> dict[str, Any]:
+    """Everything the report templates show."""
+    run = record.run
+    return {"cfg": cfg, "run": run, "summary": summary, "notes": notes,
+            "steps": record.steps, "timeline": timeline(record),
+            "ran": [s for s in record.steps if s.Status in ("run", "failed")],
+            "matrix": compile_matrix(compile_source), "registry": registry_view(cfg, summary),
+            "recent": recent or [run], "recent_max": max([r.ElapsedSeconds or 0 for r in recent]
+                                                         + [run.ElapsedSeconds or 0, 0.001]),
+            "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")}
+
+
+def summary_json(cfg: PackageConfig, guid: str | None = None) -> dict[str, Any]:
+    """The summary of build `guid` (default: the package's last build), for CI gates."""
+    record = recorded_build(cfg, guid)
+    engine = open_engine(records_url(cfg))
+    try:
+        source = record if record.compiles else compile_fallback(engine, record)
+    finally:
+        engine.dispose()
+    return summarize(record, source)
+
+
+def recorded_build(cfg: PackageConfig, guid: str | None = None) -> BuildRecord:
+    """A recorded build of the package; LookupError when there is none."""
+    engine = open_engine(records_url(cfg))
+    try:
+        if guid is None:
+            runs = latest_runs(engine, cfg.name, 1)
+            guid = runs[0].BuildGuid if runs else None
+        record = load_record(engine, guid) if guid else None
+    finally:
+        engine.dispose()
+    if record is None or record.run.Package != cfg.name:
+        which = f"build {guid}" if guid else "build"
+        raise LookupError(f"no {which} of {cfg.name} recorded in "
+                          f"{database_key(records_url(cfg))}")
+    return record
+
+
+def explain_last_run(cfg: PackageConfig) -> str:
+    """Which tasks of the last build ran and why, which were up to date, which failed."""
+    record = recorded_build(cfg)
+    run = record.run
+    lines = [f"{run.Package} build {run.BuildGuid}: {run.Status} in {run.ElapsedSeconds:.1f} s",
+             f"  started {run.StartTime:%Y-%m-%d %H:%M:%S} UTC on {run.HostArch}, "
+             f"platform {run.Platform}"]
+    groups = {status: [s for s in record.steps if s.Status == status] for status in STEP_STATUSES}
+    if groups["run"]:
+        lines.append(f"ran ({len(groups['run'])}):")
+        lines += [f"  {s.Task}  [{s.ElapsedSeconds or 0:.2f} s]  {s.Reason}" for s in groups["run"]]
+    if groups["failed"]:
+        lines.append(f"failed ({len(groups['failed'])}):")
+        for step in groups["failed"]:
+            lines.append(f"  {step.Task}  [{step.ElapsedSeconds or 0:.2f} s]  {step.Reason}")
+            lines += [f"      {line}" for line in step.Error.splitlines()[:12]]
+    if groups["skipped"]:
+        lines.append(f"skipped ({len(groups['skipped'])}):")
+        lines += [f"  {s.Task}  {s.Reason}" for s in groups["skipped"]]
+    if groups["up-to-date"]:
+        lines.append(f"up to date ({len(groups['up-to-date'])}):")
+        by_stage: dict[str, list[str]] = {}
+        for step in groups["up-to-date"]:
+            by_stage.setdefault(step.Stage, []).append(step.Task)
+        for stage, names in by_stage.items():
+            shown = ", ".join(names) if len(names) <= 6 else f"{len(names)} tasks"
+            lines.append(f"  {stage}: {shown}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,445 @@
+"""The recording reporter, through real doit runs of a small dodo file in a temporary folder.
+
+The dodo file's tasks follow the pipeline's conventions (names, `meta`, compile
+failures as TaskFailed with the compiler's text, action values) without running
+Cython or Docker, so every reporter path runs in a second.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from tasks.config import PackageConfig, load_config
+from tasks.records import open_engine
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+CONFIG = """\
+package:
+  name: demo
+  app_root: ../app
+build:
+  folder: ../build
+compile:
+  factory_sets: [factory.core, factory.report]
+services:
+  report:
+    script: ServeReport.py
+    port: 9400
+registry:
+  url: {registry}
+  namespace: axion
+database:
+  url: "{database_url}"
+smtp:
+  host: 127.0.0.1
+  port: {smtp_port}
+"""
+
+DODO = '''\
+"""A miniature pipeline with the stage conventions of Axion Build."""
+
+import json
+import time
+from pathlib import Path
+
+from doit.exceptions import TaskFailed
+from doit.tools import config_changed
+
+from tasks.flags import current_flags
+from tasks.packages import PACKAGES
+from tasks.report import report_task
+from tasks.reporter import RecordingReporter
+
+DOIT_CONFIG = {"reporter": RecordingReporter, "verbosity": 2, "backend": "sqlite3",
+               "dep_file": "build/.doit.sqlite3", "default_tasks": ["pipeline"]}
+APP = Path("app")
+MODULES = sorted(str(p.relative_to(APP)) for p in APP.glob("factory.*/**/*.py"))
+PLATFORMS = ("linux/amd64", "linux/arm64")
+SETTINGS = Path("settings.txt").read_text() if Path("settings.txt").exists() else "O2"
+COMPILED = [] if current_flags().skip_compile else ["compile"]
+
+
+def meta(stage, platform="linux/amd64", **extra):
+    return {"axion": {"stage": stage, "package": "demo", "platform": platform, **extra}}
+
+
+def check_config(target):
+    time.sleep(0.05)
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    Path(target).write_text("ok")
+
+
+def compile_module(source, target, module):
+    started = time.perf_counter()
+    time.sleep(0.02)
+    code = Path(source).read_text()
+    if "syntax error" in code:
+        return TaskFailed(f"{module}:1:5: Cython error: invalid syntax\\n    {code.strip()}")
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    Path(target).write_text(code)
+    return {"compiled": module, "seconds": round(time.perf_counter() - started, 3)}
+
+
+def build_image(service):
+    time.sleep(0.1)
+    return {"image": f"axion-demo:{service}", "size": 52428800 + len(service),
+            "digest": "sha256:" + "ab" * 32}
+
+
+def push_image(service):
+    digest = Path("pushed-digest.txt")
+    return {"pushed": f"127.0.0.1:5000/axion/demo-{service}:latest",
+            "digest": digest.read_text().strip() if digest.exists() else "sha256:" + "ab" * 32,
+            "skipped": False}
+
+
+def task_validate():
+    yield {"name": "demo", "actions": [(check_config, ["build/demo/validated"])],
+           "file_dep": ["config/demo.yaml"], "targets": ["build/demo/validated"],
+           "meta": meta("validate")}
+
+
+def task_compile():
+    if current_flags().skip_compile:
+        return
+    for platform in PLATFORMS:
+        arch = platform.split("/")[1]
+        for module in MODULES:
+            target = f"build/demo/{arch}/{module[:-3]}.so"
+            yield {"name": f"demo:{arch}:{module}",
+                   "actions": [(compile_module, [str(APP / module), target, module])],
+                   "file_dep": [str(APP / module)], "targets": [target],
+                   "uptodate": [config_changed(SETTINGS)], "task_dep": ["validate:demo"],
+                   "meta": meta("compile", platform, factory_set=module.split("/")[0],
+                                module=module)}
+
+
+def task_image():
+    for service in ("runtime", "report"):
+        yield {"name": f"demo:{service}", "actions": [(build_image, [service])],
+               "uptodate": [config_changed(service)], "task_dep": COMPILED,
+               "meta": meta("image", service=service, tag=f"axion-demo:{service}")}
+
+
+def task_push():
+    yield {"name": "demo:report", "actions": [(push_image, ["report"])],
+           "task_dep": ["image:demo:report"],
+           "meta": meta("push", service="report", ref="127.0.0.1:5000/axion/demo-report:latest")}
+
+
+def task_report():
+    yield report_task(PACKAGES.get("demo"), after=["validate:demo", *COMPILED, "image", "push"])
+
+
+def task_shout():
+    """A task without meta, dependencies or package: runs every time."""
+    return {"actions": ["echo shout"], "verbosity": 0}
+
+
+def task_pipeline():
+    return {"actions": None, "task_dep": ["validate:demo", *COMPILED, "image", "push", "shout",
+                                          "report:demo"]}
+'''
+
+
+@dataclass
+class Demo:
+    """A folder with the demo config, app tree and dodo file; runs doit in it."""
+
+    root: Path
+
+    @property
+    def build(self) -> Path:
+        return self.root / "build"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AXION_")}
+        env.update(AXION_CONFIG_DIR=str(self.root / "config"), PYTHONPATH=str(ROOT),
+                   PYTHONUNBUFFERED="1", **extra)
+        return env
+
+    def doit(self, *args: str, **extra_env: str) -> subprocess.CompletedProcess:
+        """Run the real doit on the demo dodo file."""
+        started = time.perf_counter()
+        done = subprocess.run([PYTHON, "-m", "doit", *args], cwd=self.root, text=True,
+                              capture_output=True, env=self.env(**extra_env), timeout=300)
+        done.seconds = time.perf_counter() - started
+        return done
+
+    def module(self, relpath: str, code: str = "VALUE = 1\n") -> Path:
+        path = self.root / "app" / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(code)
+        return path
+
+    def config(self) -> PackageConfig:
+        return load_config(self.root / "config" / "demo.yaml", environ={})
+
+    def engine(self):
+        return open_engine(f"sqlite:///{self.build / 'records.sqlite3'}")
+
+    def query(self, sql: str, url: str | None = None, **params) -> list[tuple]:
+        engine = open_engine(url) if url else self.engine()
+        with engine.connect() as conn:
+            rows = [tuple(r) for r in conn.execute(text(sql), params)]
+        engine.dispose()
+        return rows
+
+
+def make_demo(root: Path, database_url: str = "", smtp_port: int = 9,
+              registry: str = "127.0.0.1:9") -> Demo:
+    """The demo workspace: three modules in two factory sets, one config."""
+    demo = Demo(root)
+    (root / "config").mkdir(parents=True)
+    (root / "config" / "demo.yaml").write_text(
+        CONFIG.format(database_url=database_url, smtp_port=smtp_port, registry=registry))
+    (root / "dodo.py").write_text(DODO)
+    demo.module("ServeReport.py", "print('report')\n")
+    demo.module("factory.core/ObjConfig.py")
+    demo.module("factory.core/ObjDebug.py")
+    demo.module("factory.report/package.system/ObjReportStatus.py")
+    (root / "build").mkdir()
+    return demo
+
+
+@pytest.fixture
+def demo(tmp_path) -> Demo:
+    return make_demo(tmp_path / "ws")
+
+
+def steps_of(demo: Demo, guid: str, url: str | None = None) -> dict[str, tuple[str, str]]:
+    rows = demo.query("SELECT Task, Status, Reason FROM log_build_step WHERE BuildGuid = :g",
+                      url, g=guid)
+    return {task: (status, reason) for task, status, reason in rows}
+
+
+def last_guid(demo: Demo, url: str | None = None) -> str:
+    return demo.query("SELECT BuildGuid FROM log_build_run ORDER BY StartTime DESC LIMIT 1",
+                      url)[0][0]
+
+
+def test_runs_are_recorded_with_why_each_task_ran(demo):
+    first = demo.doit()
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "axion: recorded build" in first.stdout
+    guid = last_guid(demo)
+    steps = steps_of(demo, guid)
+    assert steps["compile:demo:amd64:factory.core/ObjConfig.py"] == (
+        "run", "first run (no successful run recorded)")
+    assert steps["shout"] == ("run", "first run (no successful run recorded)")
+    assert steps["report:demo"][0] == "run"
+
+    demo.module("factory.core/ObjConfig.py", "VALUE = 2\n")
+    (demo.root / "build" / "demo" / "arm64" / "factory.core" / "ObjDebug.so").unlink()
+    second = demo.doit()
+    assert second.returncode == 0, second.stdout + second.stderr
+    guid2 = last_guid(demo)
+    assert guid2 != guid
+    steps = steps_of(demo, guid2)
+    assert steps["compile:demo:amd64:factory.core/ObjConfig.py"] == (
+        "run", "changed file dependency app/factory.core/ObjConfig.py")
+    assert steps["compile:demo:arm64:factory.core/ObjDebug.py"] == (
+        "run", "missing target build/demo/arm64/factory.core/ObjDebug.so")
+    assert steps["compile:demo:amd64:factory.core/ObjDebug.py"] == ("up-to-date", "")
+    assert steps["validate:demo"] == ("up-to-date", "")
+    assert steps["image:demo:report"] == ("up-to-date", "")
+    assert steps["shout"] == ("run", "no dependencies (runs every time)")
+    assert steps["push:demo:report"] == ("run", "no dependencies (runs every time)")
+
+    (demo.root / "settings.txt").write_text("O3")
+    third = demo.doit("compile")
+    assert third.returncode == 0, third.stdout + third.stderr
+    steps = steps_of(demo, last_guid(demo))
+    assert steps["compile:demo:arm64:factory.core/ObjConfig.py"] == (
+        "run", "changed setting (config_changed)")
+    forced = demo.doit("-a", "validate:demo")
+    assert steps_of(demo, last_guid(demo))["validate:demo"] == (
+        "run", "forced (--always-execute)"), forced.stdout
+
+
+def test_run_row_compile_rows_and_seed_queries(demo):
+    demo.module("factory.report/ObjBroken.py", "def broken(:  # syntax error\n")
+    done = demo.doit("--continue")
+    assert done.returncode == 2  # doit's code when a task was not run for a failed dependency
+    runs = demo.query("SELECT BuildGuid, Status, ElapsedSeconds, Platform "
+                      "FROM log_build_run ORDER BY StartTime DESC LIMIT 5")
+    assert len(runs) == 1
+    guid, status, elapsed, platform = runs[0]
+    assert (status, platform) == ("failed", "linux/amd64,linux/arm64")
+    assert 0 < elapsed < done.seconds
+    failures = demo.query("SELECT FactorySet, Module, CompileError FROM log_build_compile "
+                          f"WHERE BuildGuid = '{guid}' AND CompileSuccess = 'N'")
+    assert sorted((f, m) for f, m, _ in failures) == [
+        ("factory.report", "factory.report/ObjBroken.py")] * 2
+    assert all("Cython error: invalid syntax" in error for _, _, error in failures)
+    passed = demo.query("SELECT COUNT(*) FROM log_build_compile WHERE BuildGuid = :g "
+                        "AND CompileSuccess = 'Y'", g=guid)
+    assert passed == [(6,)]
+    run = demo.query("SELECT Package, HostArch, HostOS, Flags, TaskCount, FailedCount, Command "
+                     "FROM log_build_run")[0]
+    assert run[0] == "demo" and run[1] and run[2].startswith("Linux")
+    assert json.loads(run[3])["skip_push"] is False
+    assert (run[4], run[5]) == (14, 2)
+    assert "--continue" in run[6]
+    steps = steps_of(demo, guid)
+    assert steps["image:demo:runtime"] == ("skipped", "not run: compile did not succeed")
+    assert steps["push:demo:report"] == ("skipped", "not run: image:demo:report did not succeed")
+    compiled = demo.query("SELECT Detail FROM log_build_step "
+                          "WHERE Task = 'compile:demo:amd64:factory.core/ObjConfig.py'")[0][0]
+    assert json.loads(compiled)["values"]["compiled"] == "factory.core/ObjConfig.py"
+
+
+def test_flags_from_doit_variables_are_recorded(demo):
+    done = demo.doit("validate:demo", "skip_push=1", "notify=")
+    assert done.returncode == 0, done.stderr
+    flags = json.loads(demo.query("SELECT Flags FROM log_build_run")[0][0])
+    assert flags["skip_push"] is True
+
+
+def test_everything_up_to_date_is_still_a_run(demo):
+    assert demo.doit("validate:demo", "compile").returncode == 0
+    again = demo.doit("validate:demo", "compile")
+    assert again.returncode == 0
+    runs = demo.query("SELECT BuildGuid, Status FROM log_build_run ORDER BY StartTime DESC")
+    assert len(runs) == 2 and runs[0][1] == "success"
+    statuses = {status for status, _ in steps_of(demo, runs[0][0]).values()}
+    assert statuses == {"up-to-date"}
+    compiles = demo.query("SELECT DISTINCT CompileStatus FROM log_build_compile "
+                          "WHERE BuildGuid = :g", g=runs[0][0])
+    assert compiles == [("up-to-date",)]
+
+
+def test_parallel_processes_are_recorded_from_the_main_process(demo):
+    done = demo.doit("-n", "3", "-P", "process")
+    assert done.returncode == 0, done.stdout + done.stderr
+    guid = last_guid(demo)
+    steps = steps_of(demo, guid)
+    assert steps["compile:demo:arm64:factory.core/ObjDebug.py"] == (
+        "run", "first run (no successful run recorded)")
+    timed = demo.query("SELECT COUNT(*) FROM log_build_step WHERE BuildGuid = :g AND "
+                       "StartTime IS NOT NULL AND ElapsedSeconds >= 0", g=guid)
+    assert timed == [(len(steps),)]
+    values = demo.query("SELECT Detail FROM log_build_step WHERE Task = 'image:demo:report'")
+    assert json.loads(values[0][0])["values"]["size"] == 52428806
+    demo.module("factory.core/ObjDebug.py", "VALUE = 3\n")
+    again = demo.doit("-n", "3", "-P", "process")
+    assert again.returncode == 0
+    steps = steps_of(demo, last_guid(demo))
+    assert steps["compile:demo:amd64:factory.core/ObjDebug.py"] == (
+        "run", "changed file dependency app/factory.core/ObjDebug.py")
+    assert steps["compile:demo:amd64:factory.core/ObjConfig.py"] == ("up-to-date", "")
+
+
+def test_a_run_stopped_by_a_failure_records_what_it_never_reached(demo):
+    demo.module("factory.core/ObjBad.py", "x = (  # syntax error\n")
+    done = demo.doit()
+    assert done.returncode == 1
+    steps = steps_of(demo, last_guid(demo))
+    failed = [t for t, (status, _) in steps.items() if status == "failed"]
+    assert failed == ["compile:demo:amd64:factory.core/ObjBad.py"]
+    assert steps["push:demo:report"] == ("skipped", "not reached: the run stopped before it")
+
+
+def test_the_reporter_is_selected_by_its_registered_name(demo):
+    (demo.root / "pyproject.toml").write_text(
+        '[tool.doit.plugins.reporter]\naxion = "tasks.reporter:RecordingReporter"\n')
+    dodo = (demo.root / "dodo.py").read_text()
+    (demo.root / "dodo.py").write_text(dodo.replace('"reporter": RecordingReporter',
+                                                    '"reporter": "axion"'))
+    done = demo.doit("validate:demo")
+    assert done.returncode == 0, done.stderr
+    assert "axion: recorded build" in done.stdout
+    entry = (ROOT / "pyproject.toml").read_text()
+    assert 'axion = "tasks.reporter:RecordingReporter"' in entry
+
+
+# pure pieces -------------------------------------------------------------------------
+
+class FakeTask:
+    """Just the attributes of a doit Task the naming functions read."""
+
+    def __init__(self, name: str, meta: dict | None = None):
+        self.name, self.meta = name, meta
+
+
+@pytest.mark.parametrize(
+    ("name", "meta", "stage", "package"),
+    [
+        ("compile:homechoice:amd64:factory.core/ObjConfig.py",
+         {"axion": {"stage": "compile", "package": "homechoice"}}, "compile", "homechoice"),
+        ("config:homechoice", None, "config", "homechoice"),
+        ("keys:shop", {"other": 1}, "keys", "shop"),
+        ("base:bookworm-runtime:amd64", None, "base", ""),
+        ("base:x", {"axion": {"stage": "base", "package": ""}}, "base", ""),
+        ("shout", None, "shout", ""),
+    ],
+)
+def test_stage_and_package_of_a_task(name, meta, stage, package):
+    from tasks.reporter import package_of, stage_of
+
+    assert (stage_of(FakeTask(name, meta)), package_of(FakeTask(name, meta))) == (stage, package)
+
+
+def my_check(task, values):
+    return False
+
+
+@pytest.mark.parametrize(
+    ("reasons", "first_run", "expected"),
+    [
+        ({}, True, "first run (no successful run recorded)"),
+        ({"has_no_dependencies": True}, False, "no dependencies (runs every time)"),
+        ({"uptodate_false": [(False, [], {})]}, False, "uptodate is False (runs every time)"),
+        ({"uptodate_false": [(my_check, [], {})]}, False, "changed setting (my_check)"),
+        ({"uptodate_false": [("test -f x", [], {})]}, False,
+         "uptodate command failed (test -f x)"),
+        ({"missing_target": ["/w/build/a.so"], "changed_file_dep": ["/w/app/a.py"]}, False,
+         "missing target build/a.so; changed file dependency app/a.py"),
+        ({"changed_file_dep": [f"/w/m{i}.py" for i in range(7)]}, False,
+         "changed file dependency m0.py, m1.py, m2.py, m3.py, m4.py (+2 more)"),
+        ({"added_file_dep": ["/elsewhere/new.py"], "removed_file_dep": ["/w/old.py"]}, False,
+         "file dependency added /elsewhere/new.py; file dependency removed old.py"),
+        ({"checker_changed": ("MD5Checker", "TimestampChecker")}, False,
+         "file checker changed (MD5Checker to TimestampChecker)"),
+    ],
+)
+def test_describe_reasons(reasons, first_run, expected):
+    from tasks.reporter import describe_reasons
+
+    assert describe_reasons(reasons, first_run, Path("/w")) == expected
+
+
+def test_describe_reasons_names_doit_tools():
+    from doit.tools import config_changed, timeout
+
+    from tasks.reporter import uptodate_text
+
+    assert uptodate_text(config_changed({"a": 1})) == "changed setting (config_changed)"
+    assert uptodate_text(timeout(5)) == "timeout expired (timeout)"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["/venv/lib/doit/__main__.py", "pipeline:demo", "skip_push=1"],
+         "doit pipeline:demo skip_push=1"),
+        (["/venv/bin/doit", "db_password=hunter2", "notify=a b@x"],
+         "doit 'db_password=***' 'notify=a b@x'"),
+        ([], ""),
+    ],
+)
+def test_command_line_masks_secrets(argv, expected):
+    from tasks.reporter import command_line
+
+    assert command_line(argv) == expected
