@@ -91,14 +91,14 @@ def publish_reports(packages: Iterable[str], records: Mapping[str, BuildRecord],
 def write_report(cfg: PackageConfig, record: BuildRecord | None, notify: str = "") -> list[str]:
     """Render the report of `record` (default: the last recorded build) and its summary."""
     notes: list[str] = []
-    compile_source, recent = record, []
+    source, recent = record, []
     try:
         engine = open_engine(records_url(cfg))
         recent = latest_runs(engine, cfg.name, 12)
         if record is None and recent:
             record = load_record(engine, recent[0].BuildGuid)
-        if record is not None and not record.compiles:
-            compile_source = compile_fallback(engine, record)
+        if record is not None:
+            source = compile_source(engine, record)
         engine.dispose()
     except Exception as exc:
         notes.append(f"records database not readable ({type(exc).__name__}: {exc}); "
@@ -106,12 +106,12 @@ def write_report(cfg: PackageConfig, record: BuildRecord | None, notify: str = "
     if record is None:
         return [f"report of {cfg.name} not written: "
                 + (notes[0] if notes else "no build recorded yet")]
-    if compile_source is not record and compile_source is not None:
-        notes.append(f"compile results from build {compile_source.run.BuildGuid} of "
-                     f"{compile_source.run.StartTime:%Y-%m-%d %H:%M:%S} UTC, the most recent "
+    if source is not record and source is not None:
+        notes.append(f"compile results from build {source.run.BuildGuid} of "
+                     f"{source.run.StartTime:%Y-%m-%d %H:%M:%S} UTC, the most recent "
                      "build that compiled")
-    summary = summarize(record, compile_source)
-    context = report_context(cfg, record, summary, compile_source, recent, notes)
+    summary = summarize(record, source)
+    context = report_context(cfg, record, summary, source, recent, notes)
     html, text = render(HTML_TEMPLATE, **context), render(TEXT_TEMPLATE, **context)
     paths = write_outputs(cfg, record, summary, html, text)
     lines = [f"report of {cfg.name}: {paths[0]}"]
@@ -120,8 +120,11 @@ def write_report(cfg: PackageConfig, record: BuildRecord | None, notify: str = "
     return lines
 
 
-def compile_fallback(engine, record: BuildRecord) -> BuildRecord | None:
-    """The most recent build (up to this one) that has compile results."""
+def compile_source(engine, record: BuildRecord) -> BuildRecord | None:
+    """The build whose compile results the report shows: this one, else the most recent
+    build before it that compiled (a `--skip-compile` run compiles nothing)."""
+    if record.compiles:
+        return record
     guid = last_compiling_run(engine, record.run.Package, record.run.StartTime)
     return load_record(engine, guid) if guid else None
 
@@ -153,7 +156,7 @@ def mail_report(cfg: PackageConfig, summary: dict, to: str, text: str, html: str
     return f"report of {cfg.name} mailed to {', '.join(sent)}"
 
 
-def summarize(record: BuildRecord, compile_source: BuildRecord | None = None) -> dict[str, Any]:
+def summarize(record: BuildRecord, source: BuildRecord | None = None) -> dict[str, Any]:
     """The JSON summary CI gates read: status, timing, compile pass rates, images, pushes."""
     run, steps = record.run, record.steps
     counts = Counter(s.Status for s in steps)
@@ -171,7 +174,7 @@ def summarize(record: BuildRecord, compile_source: BuildRecord | None = None) ->
         "platform": run.Platform, "host": f"{run.HostArch} {run.HostOS}", "flags": run.flags,
         "tasks": {status: counts.get(status, 0) for status in STEP_STATUSES},
         "stages": stages,
-        "compile": compile_summary(compile_source, record),
+        "compile": compile_summary(source, record),
         "failures": [{"task": s.Task, "stage": s.Stage, "error": s.Error}
                      for s in steps if s.Status == "failed"],
         "images": {"built": count(images, "run"), "up_to_date": count(images, "up-to-date"),
@@ -285,14 +288,14 @@ def registry_view(cfg: PackageConfig, summary: dict) -> Any:
 
 
 def report_context(cfg: PackageConfig, record: BuildRecord, summary: dict,
-                   compile_source: BuildRecord | None, recent: list[BuildRun],
+                   source: BuildRecord | None, recent: list[BuildRun],
                    notes: list[str]) -> dict[str, Any]:
     """Everything the report templates show."""
     run = record.run
     return {"cfg": cfg, "run": run, "summary": summary, "notes": notes,
             "steps": record.steps, "timeline": timeline(record),
             "ran": [s for s in record.steps if s.Status in ("run", "failed")],
-            "matrix": compile_matrix(compile_source), "registry": registry_view(cfg, summary),
+            "matrix": compile_matrix(source), "registry": registry_view(cfg, summary),
             "recent": recent or [run], "recent_max": max([r.ElapsedSeconds or 0 for r in recent]
                                                          + [run.ElapsedSeconds or 0, 0.001]),
             "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")}
@@ -300,25 +303,20 @@ def report_context(cfg: PackageConfig, record: BuildRecord, summary: dict,
 
 def summary_json(cfg: PackageConfig, guid: str | None = None) -> dict[str, Any]:
     """The summary of build `guid` (default: the package's last build), for CI gates."""
-    record = recorded_build(cfg, guid)
     engine = open_engine(records_url(cfg))
     try:
-        source = record if record.compiles else compile_fallback(engine, record)
+        record = recorded_build(engine, cfg, guid)
+        return summarize(record, compile_source(engine, record))
     finally:
         engine.dispose()
-    return summarize(record, source)
 
 
-def recorded_build(cfg: PackageConfig, guid: str | None = None) -> BuildRecord:
-    """A recorded build of the package; LookupError when there is none."""
-    engine = open_engine(records_url(cfg))
-    try:
-        if guid is None:
-            runs = latest_runs(engine, cfg.name, 1)
-            guid = runs[0].BuildGuid if runs else None
-        record = load_record(engine, guid) if guid else None
-    finally:
-        engine.dispose()
+def recorded_build(engine, cfg: PackageConfig, guid: str | None = None) -> BuildRecord:
+    """A recorded build of the package (default: the last); LookupError when there is none."""
+    if guid is None:
+        runs = latest_runs(engine, cfg.name, 1)
+        guid = runs[0].BuildGuid if runs else None
+    record = load_record(engine, guid) if guid else None
     if record is None or record.run.Package != cfg.name:
         which = f"build {guid}" if guid else "build"
         raise LookupError(f"no {which} of {cfg.name} recorded in "
@@ -328,7 +326,11 @@ def recorded_build(cfg: PackageConfig, guid: str | None = None) -> BuildRecord:
 
 def explain_last_run(cfg: PackageConfig) -> str:
     """Which tasks of the last build ran and why, which were up to date, which failed."""
-    record = recorded_build(cfg)
+    engine = open_engine(records_url(cfg))
+    try:
+        record = recorded_build(engine, cfg)
+    finally:
+        engine.dispose()
     run = record.run
     lines = [f"{run.Package} build {run.BuildGuid}: {run.Status} in {run.ElapsedSeconds:.1f} s",
              f"  started {run.StartTime:%Y-%m-%d %H:%M:%S} UTC on {run.HostArch}, "

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import email
 import ipaddress
-import socket
 import ssl
 from email import policy
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
+from test_registry import free_port
 from test_reporter import last_guid, make_demo
 
 from tasks.config import SmtpSpec
@@ -31,12 +31,6 @@ class Inbox:
 
     def message(self, index: int = -1) -> email.message.EmailMessage:
         return email.message_from_bytes(self.envelopes[index].content, policy=policy.default)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def check_login(server, session, envelope, mechanism, auth_data):

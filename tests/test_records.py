@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, text
+from test_registry import free_port
 from test_reporter import last_guid, make_demo, steps_of
 
 from tasks.config import DatabaseSpec
@@ -246,14 +247,6 @@ class PrivateMariaDB:
     def sql(self, statements: str) -> None:
         subprocess.run(["mariadb", f"--socket={self.socket}", "-uroot", "-e", statements],
                        capture_output=True, check=True)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
