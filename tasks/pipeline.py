@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from tasks.compile import target_platforms
 from tasks.flags import Flags, current_flags
 from tasks.packages import PACKAGES
+from tasks.report import report_task
 
 
 def pipeline_steps(package: str, flags: Flags) -> list[str]:
@@ -20,24 +21,22 @@ def pipeline_steps(package: str, flags: Flags) -> list[str]:
         steps.append(f"push:{package}:{flags.service}" if flags.service else f"push:{package}")
     if not flags.skip_deploy:
         steps.append(f"scaffold:{package}")
-    steps.append(f"report:{package}")
     return steps
 
 
 def task_pipeline() -> Iterator[dict]:
-    """Run every stage of a package: validate → config → compile → image → push → scaffold."""
+    """Run every stage of a package: validate → … → scaffold, then the build report."""
     flags = current_flags()
+    for cfg in PACKAGES.valid():
+        # the pipeline's last step is the report of this run, after every stage
+        yield {**report_task(cfg, after=pipeline_steps(cfg.name, flags)),
+               "doc": f"the whole pipeline of {cfg.name}, then its build report"}
     valid = {cfg.name for cfg in PACKAGES.valid()}
-    for package in PACKAGES.names():
+    for package in sorted(set(PACKAGES.names()) - valid):
         # an invalid config stops at validate, which reports every problem
-        steps = pipeline_steps(package, flags) if package in valid else [f"validate:{package}"]
-        yield {
-            "name": package,
-            "doc": f"the whole pipeline of {package}",
-            "actions": None,
-            "task_dep": steps,
-            "meta": {"axion": {"stage": "pipeline", "package": package}},
-        }
+        yield {"name": package, "actions": None, "task_dep": [f"validate:{package}"],
+               "doc": f"the whole pipeline of {package}",
+               "meta": {"axion": {"stage": "pipeline", "package": package}}}
 
 
 def task_base() -> Iterator[dict]:

@@ -17,7 +17,7 @@ from tasks.config import PackageConfig, native_platform
 from tasks.flags import current_flags
 from tasks.images import LABEL_INPUTS, engine_facts, image_tag, image_targets
 from tasks.packages import PACKAGES
-from tasks.registry_api import RegistryError, manifest_digest
+from tasks.registry import RegistryError, manifest_digest
 from tasks.scaffold import image_repository
 
 IMMUTABLE_PREFIX = "in-"

@@ -29,6 +29,10 @@ PAGE = 100
 class RegistryError(Exception):
     """The registry could not be read; the message says where and why."""
 
+    def __init__(self, message: str, status: int = 0):
+        super().__init__(message)
+        self.status = status
+
 
 @dataclass(frozen=True)
 class TagInfo:
@@ -89,7 +93,8 @@ class RegistryClient:
                                         context=self.context) as response:
                 return response.read(), response.headers
         except urllib.error.HTTPError as exc:
-            raise RegistryError(f"GET {request.full_url}: HTTP {exc.code} {exc.reason}") from exc
+            raise RegistryError(f"GET {request.full_url}: HTTP {exc.code} {exc.reason}",
+                                exc.code) from exc
         except (urllib.error.URLError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
             raise RegistryError(f"GET {request.full_url}: {reason}") from exc
@@ -143,6 +148,27 @@ class RegistryClient:
             blob, _ = self.get_json(f"/v2/{repository}/blobs/{config['digest']}")
         return TagInfo(repository, tag, digest, image_size(data), (platform_name(blob or {}),),
                        "image")
+
+
+def client_for(spec: RegistrySpec, timeout: float = 10.0) -> RegistryClient:
+    """A client with the registry's configured credentials."""
+    return RegistryClient(registry_base_url(spec), spec.username, spec.password,
+                          insecure=spec.insecure, timeout=timeout)
+
+
+def manifest_digest(spec: RegistrySpec, repository: str, tag: str) -> str:
+    """Digest of `repository:tag`, '' when the tag does not exist; RegistryError when the
+    registry cannot be reached or refuses the credentials."""
+    try:
+        return client_for(spec).manifest(repository, tag)[1]
+    except RegistryError as exc:
+        if exc.status == 404:
+            return ""
+        if exc.status in (401, 403):
+            raise RegistryError(f"{spec.url} refused the credentials ({exc}): set "
+                                "registry.username/password or AXION_REGISTRY_PASSWORD",
+                                exc.status) from exc
+        raise
 
 
 def next_page(link: str) -> str:

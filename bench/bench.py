@@ -1,0 +1,235 @@
+"""Benchmarks, measured side by side in one run; prints ratios (machines here are noisy).
+
+    python bench/bench.py [--modules 200] [--images] [--memory-modules 1000]
+
+1. cold compile of a generated app vs `cythonize -j2` of the same modules (goal ≤ 1.0×)
+2. no-op rerun of the compile stage and of the whole build (goal < 1 s)
+3. one-module edit: its recompile vs the cold compile per module
+4. with --images: one-module edit through the images vs a seed-style build that
+   compiles everything inside one Dockerfile build (goal ≥ 20× faster)
+5. doit's peak memory for a no-op run over --memory-modules modules (goal ≤ 150 MB)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = ["report", "webhook", "web", "workflow", "go", "scheduler", "mqtt", "import",
+            "conversation", "ai", "monitor", "sms", "extra"]
+MODULE = '''"""Generated module {index} of factory set {set_name}."""
+
+from {previous} import value_{previous_index} as previous_value
+
+
+class Obj{index}:
+    """A small class with a loop and a dict."""
+
+    def __init__(self, size):
+        self.items = {{i: i * {index} for i in range(size)}}
+
+    def total(self):
+        return sum(v for v in self.items.values() if v % 3) + previous_value()
+
+
+def value_{index}():
+    return Obj{index}(10).total() % 997
+
+
+def describe_{index}(name):
+    parts = [name.upper(), str(value_{index}()), "{set_name}"]
+    return "-".join(p for p in parts if p)
+'''
+SERVE = '''import os, sys, time
+HERE = os.path.dirname(os.path.abspath(__file__))
+for top in sorted(os.listdir(HERE)):
+    if top.startswith("factory."):
+        for folder, dirs, _ in os.walk(os.path.join(HERE, top)):
+            sys.path.insert(0, folder)
+print("{name} started", flush=True)
+'''
+
+
+def generate_app(root: Path, modules: int, sets: int = 10) -> None:
+    """A generated app tree: `modules` modules across `sets` nested factory sets."""
+    per_set = modules // sets
+    for s in range(sets):
+        set_name = f"factory.set{s}"
+        for i in range(per_set):
+            index = s * per_set + i
+            folder = root / set_name / (f"nested.part{i % 3}" if i % 2 else "")
+            folder.mkdir(parents=True, exist_ok=True)
+            previous = index - 1 if i else index
+            text = MODULE.format(index=index, set_name=set_name,
+                                 previous=f"ObjGen{previous}", previous_index=previous)
+            if not i:  # the first module of a set imports nothing
+                text = text.replace(f"from ObjGen{index} import value_{index} as previous_value\n",
+                                    "").replace(" + previous_value()", "")
+            (folder / f"ObjGen{index}.py").write_text(text)
+    for name in SERVICES:
+        (root / f"Serve{name.title()}.py").write_text(SERVE.format(name=name))
+    (root / "resource.config").mkdir(exist_ok=True)
+    (root / "resource.config" / "requirements.txt").write_text("PyYAML==6.0.2\n")
+
+
+def write_config(config_dir: Path, modules: int, sets: int = 10) -> None:
+    """config/bench.yaml for the generated app."""
+    lines = ["package:", "  name: bench", "  app_root: ../app", "build:", "  folder: ../build",
+             "compile:", "  factory_sets:"]
+    lines += [f"    - factory.set{s}" for s in range(sets)]
+    lines += ["services:"]
+    for number, name in enumerate(SERVICES):
+        lines += [f"  {name}:", f"    script: Serve{name.title()}.py"]
+        if number < 5:
+            lines += [f"    port: {9100 + number}", f"    route: /{name}"]
+    config_dir.mkdir(parents=True, exist_ok=True)
+    (config_dir / "bench.yaml").write_text("\n".join(lines) + "\n")
+
+
+class Bench:
+    """A generated checkout and the commands timed against it."""
+
+    def __init__(self, root: Path, modules: int):
+        self.root, self.modules = root, modules
+        generate_app(root / "app", modules)
+        write_config(root / "config", modules)
+        (root / "build").mkdir(exist_ok=True)
+        from tasks.keys import provision_keys
+
+        provision_keys(root / "app" / "data.config", "bench")
+
+    def doit(self, *args: str) -> float:
+        """Seconds of one real doit run (fails loudly)."""
+        env = dict(os.environ, AXION_CONFIG_DIR=str(self.root / "config"))
+        command = [sys.executable, "-m", "doit", "run", "-f", str(ROOT / "dodo.py"),
+                   "-d", str(self.root), "--backend", "sqlite3",
+                   "--db-file", str(self.root / "build" / ".doit.sqlite3"), *args]
+        start = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True, env=env)
+        elapsed = time.perf_counter() - start
+        if done.returncode != 0:
+            raise SystemExit(f"doit {' '.join(args)} failed:\n{done.stdout[-3000:]}"
+                             f"\n{done.stderr[-3000:]}")
+        return elapsed
+
+    def touch_module(self, index: int = 7) -> None:
+        """Edit one module's source (a real change, not only its mtime)."""
+        path = next((self.root / "app").rglob(f"ObjGen{index}.py"))
+        path.write_text(path.read_text() + f"\n# edit {time.time()}\n")
+
+
+def cythonize_baseline(app: Path, workdir: Path) -> float:
+    """`cythonize -j2 -i` of the same modules, in a copy of the app."""
+    copy = workdir / "cythonize"
+    shutil.copytree(app, copy)
+    sources = [str(p) for p in copy.rglob("ObjGen*.py")]
+    env = dict(os.environ, CCACHE_DISABLE="1")
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "Cython.Build.Cythonize", "-3", "-j2", "-i", "-q",
+                    *sources], check=True, capture_output=True, env=env)
+    return time.perf_counter() - start
+
+
+MEASURE = """
+import resource, runpy, sys
+sys.argv = ["doit"] + sys.argv[1:]
+try:
+    runpy.run_module("doit", run_name="__main__")
+except SystemExit:
+    pass
+print("PEAK_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+"""
+
+
+def peak_memory_mb(root: Path, modules: int) -> float:
+    """Peak RSS of doit's process for a no-op compile run over `modules` modules."""
+    bench = Bench(root, modules)
+    bench.doit("-n", "2", "-P", "process", "compile:bench")
+    env = dict(os.environ, AXION_CONFIG_DIR=str(root / "config"))
+    command = [sys.executable, "-c", MEASURE, "run", "-f", str(ROOT / "dodo.py"),
+               "-d", str(root), "--backend", "sqlite3",
+               "--db-file", str(root / "build" / ".doit.sqlite3"), "compile:bench"]
+    done = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
+    peak = [line for line in done.stderr.splitlines() if line.startswith("PEAK_KB")]
+    return int(peak[-1].split()[1]) / 1024
+
+
+def seed_style_build(bench: Bench, workdir: Path) -> float:
+    """Seed baseline: one Dockerfile build that compiles every module inside the image."""
+    context = workdir / "seed-context"
+    shutil.rmtree(context, ignore_errors=True)
+    shutil.copytree(bench.root / "app", context / "app",
+                    ignore=shutil.ignore_patterns("data.config"))
+    wheels = sorted((bench.root / "build" / "bench" / "linux-amd64" / "wheelhouse").glob("*.whl"))
+    (context / "wheels").mkdir()
+    for wheel in wheels:
+        shutil.copy(wheel, context / "wheels")
+    (context / "Dockerfile").write_text(
+        "FROM axion-base/bookworm-builder:latest\n"
+        "COPY wheels/ /wheels/\n"
+        "RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install -q --no-index "
+        "--find-links /wheels Cython\n"
+        "COPY app/ /axion/\n"
+        "RUN cd /axion && find . -name 'ObjGen*.py' | xargs /opt/venv/bin/cythonize -3 -j2 -i -q"
+        " && find . -name 'ObjGen*.py' -delete\n")
+    start = time.perf_counter()
+    subprocess.run(["docker", "build", "-q", "-t", "axion-bench-seed:latest", str(context)],
+                   check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}x" if b else "n/a"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--modules", type=int, default=200)
+    parser.add_argument("--images", action="store_true", help="also time image rebuilds")
+    parser.add_argument("--memory-modules", type=int, default=1000)
+    options = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    with tempfile.TemporaryDirectory(prefix="axion-bench-") as tmp:
+        work = Path(tmp)
+        bench = Bench(work / "checkout", options.modules)
+        os.environ["CCACHE_DISABLE"] = "1"  # a cold compile is cold: no C cache
+        cold = bench.doit("-n", "2", "-P", "process", "compile:bench")
+        baseline = cythonize_baseline(bench.root / "app", work)
+        noop = bench.doit("compile:bench")
+        bench.touch_module()
+        one = bench.doit("compile:bench")
+        print(f"modules: {options.modules}")
+        print(f"cold compile, doit -n 2        {cold:7.1f} s")
+        print(f"cythonize -j2, same modules    {baseline:7.1f} s")
+        print(f"  ratio axion / cythonize      {ratio(cold, baseline)}   (goal <= 1.00x)")
+        print(f"no-op rerun                    {noop:7.2f} s   (goal < 1 s)")
+        per_module = cold / options.modules
+        print(f"one-module edit                {one:7.2f} s   = {ratio(one, per_module)}"
+              " of the cold cost per module, incl. doit start-up")
+        if options.images:
+            os.environ.pop("CCACHE_DISABLE")
+            bench.doit("image:bench")
+            noop_all = bench.doit("compile:bench", "image:bench")
+            bench.touch_module(11)
+            edit_images = bench.doit("compile:bench", "image:bench")
+            seed = seed_style_build(bench, work)
+            bench.touch_module(12)
+            seed_edit = seed_style_build(bench, work)
+            print(f"no-op compile + images         {noop_all:7.2f} s   (goal <= 1 s)")
+            print(f"one-module edit through images {edit_images:7.1f} s")
+            print(f"seed-style build after an edit {seed_edit:7.1f} s   (cold {seed:.1f} s)")
+            print(f"  speed-up vs seed-style       {ratio(seed_edit, edit_images)}   (goal >= 20x)")
+        memory = peak_memory_mb(work / "memory", options.memory_modules)
+        print(f"doit peak memory, {options.memory_modules} modules, no-op  {memory:7.1f} MB"
+              "   (goal <= 150 MB)")
+
+
+if __name__ == "__main__":
+    main()
