@@ -76,6 +76,8 @@ class ToolchainUnchanged:
     Evaluated lazily when the task is selected, so `doit list` never asks the engine.
     """
 
+    reason = "compiler, toolchain or settings changed"
+
     def __init__(self, package: str, platform: str, settings: tuple):
         self.package, self.platform, self.settings = package, platform, settings
 

@@ -143,6 +143,8 @@ def caddy_context(cfg: PackageConfig, platform: str):
 class ImageCurrent:
     """doit uptodate check: the engine holds this image with the expected inputs label."""
 
+    reason = "image missing or its inputs changed"
+
     def __init__(self, package: str, target: str, platform: str):
         self.package, self.target, self.platform = package, target, platform
 

@@ -47,6 +47,8 @@ def local_inputs(cfg: PackageConfig, target: str, platform: str) -> str:
 class RegistryCurrent:
     """doit uptodate check: the registry holds this content under both tags."""
 
+    reason = "registry lacks this image's content"
+
     def __init__(self, package: str, target: str, platform: str):
         self.package, self.target, self.platform = package, target, platform
 
