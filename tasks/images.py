@@ -264,17 +264,36 @@ def platform_tasks(cfg: PackageConfig, platform: str, suffix: str) -> Iterator[d
 
 def task_image() -> Iterator[dict]:
     """Build each package's images: the shared runtime, one thin image per service."""
+    from tasks.flags import current_flags
+    from tasks.multiarch import is_multiarch, manifest_tasks
+
+    flags = current_flags()
     for cfg in PACKAGES.valid():
-        names = []
-        for platform in target_platforms(cfg):
+        platforms = target_platforms(cfg)
+        built = []
+        for platform in platforms:
             suffix = "" if platform == native_platform() else f"-{arch_of(platform)}"
             for task in platform_tasks(cfg, platform, suffix):
-                names.append(f"image:{task['name']}")
+                built.append(f"image:{task['name']}")
+                yield task
+        yield {
+            "name": f"{cfg.name}:build",
+            "doc": f"build every image of {cfg.name} for {', '.join(platforms)}",
+            "actions": None,
+            "task_dep": built,
+            "meta": {"axion": {"stage": "image", "package": cfg.name}},
+        }
+        published = []
+        if is_multiarch(platforms) and not flags.skip_push:
+            targets = [flags.service] if flags.service else image_targets(cfg)
+            for task in manifest_tasks(cfg, platforms, targets):
+                published.append(f"image:{task['name']}")
                 yield task
         yield {
             "name": cfg.name,
-            "doc": f"build every image of {cfg.name}",
+            "doc": f"build every image of {cfg.name}"
+                   + (" and publish the manifest lists" if published else ""),
             "actions": None,
-            "task_dep": names,
+            "task_dep": [f"image:{cfg.name}:build", *published],
             "meta": {"axion": {"stage": "image", "package": cfg.name}},
         }

@@ -6,18 +6,27 @@ from collections.abc import Iterator
 
 from tasks.compile import target_platforms
 from tasks.flags import Flags, current_flags
+from tasks.multiarch import is_multiarch
 from tasks.packages import PACKAGES
 from tasks.report import report_task
 
 
-def pipeline_steps(package: str, flags: Flags) -> list[str]:
-    """Tasks `pipeline:<package>` runs, in stage order, honouring the flags (pure)."""
-    images = f"image:{package}:{flags.service}" if flags.service else f"image:{package}"
+def pipeline_steps(package: str, flags: Flags, multiarch: bool = False) -> list[str]:
+    """Tasks `pipeline:<package>` runs, in stage order, honouring the flags (pure).
+
+    A multi-platform run publishes from the image stage (manifest lists), so it has
+    no separate push step.
+    """
+    images = f"image:{package}"
+    if flags.service:
+        images = f"image:{package}:{flags.service}"
+        if multiarch and not flags.skip_push:
+            images += ":manifest"
     steps = [f"validate:{package}", f"config:{package}"]
     if not flags.skip_compile:
         steps.append(f"compile:{package}")
     steps.append(images)
-    if not flags.skip_push:
+    if not flags.skip_push and not multiarch:
         steps.append(f"push:{package}:{flags.service}" if flags.service else f"push:{package}")
     if not flags.skip_deploy:
         steps.append(f"scaffold:{package}")
@@ -29,7 +38,8 @@ def task_pipeline() -> Iterator[dict]:
     flags = current_flags()
     for cfg in PACKAGES.valid():
         # the pipeline's last step is the report of this run, after every stage
-        yield {**report_task(cfg, after=pipeline_steps(cfg.name, flags)),
+        multiarch = is_multiarch(target_platforms(cfg))
+        yield {**report_task(cfg, after=pipeline_steps(cfg.name, flags, multiarch)),
                "doc": f"the whole pipeline of {cfg.name}, then its build report"}
     valid = {cfg.name for cfg in PACKAGES.valid()}
     for package in sorted(set(PACKAGES.names()) - valid):

@@ -95,7 +95,7 @@ def task_push() -> Iterator[dict]:
     for cfg in PACKAGES.valid():
         platforms = target_platforms(cfg)
         if platforms != (native_platform(),):
-            # multi-platform builds push from the image stage (buildx); nothing left here
+            # multi-platform runs publish manifest lists from the image stage
             continue
         platform = platforms[0]
         targets = image_targets(cfg)
@@ -108,7 +108,7 @@ def task_push() -> Iterator[dict]:
                 "name": f"{cfg.name}:{target}",
                 "actions": [(push_target, [cfg.name, target, platform])],
                 "uptodate": [RegistryCurrent(cfg.name, target, platform)],
-                "task_dep": [f"image:{cfg.name}"],
+                "task_dep": [f"image:{cfg.name}:build"],
                 "meta": {"axion": {"stage": "push", "package": cfg.name, "platform": platform,
                                    "service": target, "ref": push_ref(cfg, target)}},
                 "verbosity": 1,
