@@ -10,13 +10,18 @@ import subprocess
 from pathlib import Path
 
 from python_on_whales import DockerException, docker
+from python_on_whales.client_config import ClientNotFoundError
+
+
+class DockerError(Exception):
+    """A docker command failed; the message carries its output."""
 
 
 def engine_available() -> bool:
     """Whether a Docker engine answers."""
     try:
         return docker.info() is not None
-    except (DockerException, FileNotFoundError):
+    except (DockerException, ClientNotFoundError, FileNotFoundError):
         return False
 
 
@@ -70,14 +75,13 @@ def tail(exc: DockerException, lines: int = 40) -> str:
 
 def import_rootfs(tar_path: Path, tag: str, changes: list[str]) -> None:
     """`docker import` a root filesystem tarball as `tag`."""
-    docker.import_(tar_path, tag=tag, changes=changes)
+    try:
+        docker.import_(tar_path, tag=tag, changes=changes)
+    except DockerException as exc:
+        raise DockerError(f"import of {tar_path} as {tag} failed:\n{tail(exc)}") from exc
 
 
 # --- batched inspection, metadata, containers for the compile step, registry pushes ------
-
-
-class DockerError(Exception):
-    """A docker command failed; the message carries its output."""
 
 
 def docker_cli(args: list[str], *, input_text: str | None = None,
