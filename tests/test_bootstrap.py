@@ -18,6 +18,7 @@ from tasks.bootstrap import (
     debootstrap_command,
     drop_apt_caches,
     emulation_available,
+    ensure_rootfs,
     is_current,
     mounts_under,
     remove_tree,
@@ -194,7 +195,7 @@ def test_removed_runtime_is_reimported_from_the_cached_tarball(amd64_bases):
     task = next(base_image_tasks(images, ["linux/amd64"]))
     action, args = task["actions"][0]
     runtime = args[0]
-    tarball = rootfs_tarball(runtime)
+    tarball = ensure_rootfs(runtime)  # already cached unless the cache folder was wiped
     cached = tarball.stat().st_mtime
     docker.remove_image(tag)
     assert is_current(tag, runtime.recipe) is False
