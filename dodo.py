@@ -5,7 +5,7 @@ from pathlib import Path
 from tasks.compile import task_compile  # noqa: F401
 from tasks.images import task_image  # noqa: F401
 from tasks.keys import task_keys  # noqa: F401
-from tasks.pipeline import task_pipeline  # noqa: F401
+from tasks.pipeline import task_base, task_pipeline  # noqa: F401
 from tasks.push import task_push  # noqa: F401
 from tasks.report import task_report  # noqa: F401
 from tasks.reporter import RecordingReporter

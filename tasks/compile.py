@@ -65,6 +65,13 @@ def toolchain_for(package: str, platform: str) -> Toolchain:
                             cfg.images.builder_for(platform), cfg.build_dir / "toolchain")
 
 
+def base_deps(cfg: PackageConfig, platform: str) -> list[str]:
+    """The bootstrapped base images a platform's compile and images need (task names)."""
+    if not cfg.images.bootstrap:
+        return []
+    return [f"base:runtime-{arch_of(platform)}", f"base:builder-{arch_of(platform)}"]
+
+
 def compile_settings(cfg: PackageConfig) -> tuple:
     """Compiler settings whose change recompiles every module."""
     return (cfg.compile.directives, cfg.compile.cflags)
@@ -190,7 +197,7 @@ def module_tasks(cfg: PackageConfig, platform: str) -> Iterator[dict]:
         "actions": [(compile_shared, [cfg.name, platform, shared_c, shared_so])],
         "targets": [str(shared_so)],
         "uptodate": [check],
-        "task_dep": [f"validate:{cfg.name}"],
+        "task_dep": [f"validate:{cfg.name}", *base_deps(cfg, platform)],
         "meta": meta(cfg, platform, factory_set="", module=SHARED_MODULE),
         "verbosity": 1,
     }
@@ -206,7 +213,7 @@ def module_tasks(cfg: PackageConfig, platform: str) -> Iterator[dict]:
             "file_dep": [str(source)],
             "targets": [str(so_file)],
             "uptodate": [check, REFRESH_STAMPS],
-            "task_dep": [f"validate:{cfg.name}"],
+            "task_dep": [f"validate:{cfg.name}", *base_deps(cfg, platform)],
             "meta": meta(cfg, platform, factory_set=module.factory_set, module=module.relpath),
             "verbosity": 1,
         }

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections import deque
 from pathlib import Path
 
 from python_on_whales import DockerException, docker
@@ -57,14 +58,22 @@ def build_image(context: Path, dockerfile: Path, *, target: str | None, tags: li
                 build_args: dict[str, str], labels: dict[str, str], platform: str | None = None,
                 load: bool = True, push: bool = False, builder: str | None = None,
                 cache: bool = True) -> None:
-    """Build one target with buildx; loaded into the engine (or pushed)."""
+    """Build one target with buildx; loaded into the engine (or pushed).
+
+    BuildKit's progress is kept, not printed (parallel builds stay readable); a failure
+    carries its last lines.
+    """
+    progress: deque[str] = deque(maxlen=60)
     try:
-        docker.buildx.build(
-            context, file=dockerfile, target=target, tags=tags, build_args=build_args,
-            labels=labels, platforms=[platform] if platform else None,
-            load=load and not push, push=push, builder=builder, cache=cache, progress="plain")
+        for line in docker.buildx.build(
+                context, file=dockerfile, target=target, tags=tags, build_args=build_args,
+                labels=labels, platforms=[platform] if platform else None,
+                load=load and not push, push=push, builder=builder, cache=cache,
+                progress="plain", stream_logs=True):
+            progress.append(line.rstrip())
     except DockerException as exc:
-        raise DockerError(f"build of {', '.join(tags)} failed:\n{tail(exc)}") from exc
+        detail = "\n".join(progress) or tail(exc)
+        raise DockerError(f"build of {', '.join(tags)} failed:\n{detail}") from exc
 
 
 def tail(exc: DockerException, lines: int = 40) -> str:
@@ -161,3 +170,17 @@ def push_tags(local: str, ref: str, tags: list[str]) -> str:
             if "digest: sha256:" in line:
                 digest = "sha256:" + line.split("digest: sha256:", 1)[1].split()[0]
     return digest
+
+
+def create_manifest_list(ref: str, tags: list[str], sources: list[str], *,
+                         insecure: bool) -> str:
+    """Make the manifest list `ref:tag` for each tag from per-platform images; its digest."""
+    args = ["buildx", "imagetools", "create"]
+    for tag in tags:
+        args += ["-t", f"{ref}:{tag}"]
+    docker_cli([*args, *sources])
+    done = docker_cli(["buildx", "imagetools", "inspect", f"{ref}:{tags[0]}"])
+    for line in done.stdout.splitlines():
+        if line.strip().startswith("Digest:"):
+            return line.split(":", 1)[1].strip()
+    return ""

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from doit.exceptions import TaskFailed
 
 from tasks.apptree import arch_of
-from tasks.compile import manifest_path, target_platforms, toolchain_for
+from tasks.compile import base_deps, manifest_path, target_platforms, toolchain_for
 from tasks.config import PackageConfig, native_platform
 from tasks.context import (
     context_dir,
@@ -102,8 +102,12 @@ def script_of(cfg: PackageConfig, target: str) -> str:
 
 
 @functools.cache
-def engine_facts(package: str, platform: str) -> dict:
-    """One batched question to the engine: ids and labels of every image of a package."""
+def engine_facts(package: str, platform: str, stage: str = "image") -> dict:
+    """One batched question to the engine: ids and labels of every image of a package.
+
+    Asked once per stage and run: the push stage asks again, after the images it pushes
+    were (re)built in this run.
+    """
     from tasks import docker
 
     cfg = PACKAGES.get(package)
@@ -237,7 +241,7 @@ def platform_tasks(cfg: PackageConfig, platform: str, suffix: str) -> Iterator[d
         "file_dep": [str(p) for p in requirement_files if p.is_file()],
         "targets": [str(wheelhouse_stamp(cfg, platform))],
         "uptodate": [REFRESH_STAMPS],
-        "task_dep": [f"validate:{cfg.name}"],
+        "task_dep": [f"validate:{cfg.name}", *base_deps(cfg, platform)],
         "meta": meta(cfg, platform),
     }
     context_name = f"{cfg.name}:context{suffix}"
@@ -256,7 +260,7 @@ def platform_tasks(cfg: PackageConfig, platform: str, suffix: str) -> Iterator[d
             "name": f"{cfg.name}:{target}{suffix}",
             "actions": [(build_target, [cfg.name, target, platform])],
             "uptodate": [ImageCurrent(cfg.name, target, platform)],
-            "task_dep": [f"image:{context_name}"],
+            "task_dep": [f"image:{context_name}", *base_deps(cfg, platform)],
             "meta": meta(cfg, platform, service=target, tag=image_tag(cfg, target, platform)),
             "verbosity": 1,
         }

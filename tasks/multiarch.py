@@ -37,7 +37,8 @@ def platform_inputs(cfg: PackageConfig, target: str, platforms: tuple[str, ...],
     """Inputs label of each platform's local image ('' where it is missing)."""
     inputs = {}
     for platform in platforms:
-        facts = facts_for(cfg.name, platform).get(image_tag(cfg, target, platform)) or {}
+        facts = facts_for(cfg.name, platform, "push").get(image_tag(cfg, target, platform))
+        facts = facts or {}
         inputs[platform] = facts.get("labels", {}).get(LABEL_INPUTS, "")
     return inputs
 
@@ -95,7 +96,7 @@ def publish_manifest(package: str, target: str, platforms: tuple[str, ...]) -> d
     return {"pushed": ref, "tag": tag, "digest": digest, "platforms": list(platforms)}
 
 
-def fresh_facts(package: str, platform: str) -> dict:
+def fresh_facts(package: str, platform: str, stage: str = "push") -> dict:
     """Engine facts asked now (the images were just built in this run)."""
     from tasks import docker
     from tasks.images import image_targets

@@ -40,7 +40,7 @@ def immutable_tag(inputs_hash: str) -> str:
 
 def local_inputs(cfg: PackageConfig, target: str, platform: str) -> str:
     """Inputs hash carried by the local image ('' when it is missing)."""
-    facts = engine_facts(cfg.name, platform).get(image_tag(cfg, target, platform))
+    facts = engine_facts(cfg.name, platform, "push").get(image_tag(cfg, target, platform))
     return (facts or {}).get("labels", {}).get(LABEL_INPUTS, "")
 
 
