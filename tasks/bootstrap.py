@@ -210,6 +210,7 @@ def ensure_rootfs(image: BaseImage) -> Path:
     work = cache_dir() / f"work-{image.arch}"
     log = cache_dir() / f"debootstrap-{image.arch}.log"
     remove_tree(work)
+    log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text("")
     print(f"bootstrap: debootstrap {SUITE} {image.arch} from {image.mirror} (log: {log})")
     started = time.monotonic()
