@@ -1,0 +1,119 @@
+"""Push and multi-arch: real registries on loopback (with and without htpasswd), QEMU arm64."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+from test_registry import crypt, free_port, start_registry
+
+from tasks.config import RegistrySpec
+from tasks.multiarch import list_tag
+from tasks.registry import RegistryClient, manifest_digest
+from workspace import make_workspace, provision, ran_tasks
+
+pytestmark = pytest.mark.e2e
+
+
+def test_list_tag_names_the_set_of_platform_contents():
+    one = list_tag({"linux/amd64": "a", "linux/arm64": "b"})
+    assert one == list_tag({"linux/arm64": "b", "linux/amd64": "a"})
+    assert one != list_tag({"linux/amd64": "a", "linux/arm64": "c"})
+    assert one.startswith("in-")
+
+
+@pytest.fixture
+def shop(tmp_path, base_images):
+    ws = make_workspace(tmp_path / "ws")
+    provision(ws)
+    return ws
+
+
+@pytest.fixture
+def private_registry(tmp_path):
+    if crypt is None:
+        pytest.skip("no bcrypt hashing for the registry's htpasswd")
+    hashed = crypt.crypt("s3cret-push", crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))
+    folder = tmp_path / "registry"
+    folder.mkdir()
+    process, url = start_registry(folder, f"builder:{hashed}\n")
+    yield url.removeprefix("http://")
+    process.terminate()
+    process.wait(10)
+    subprocess.run(["docker", "logout", url.removeprefix("http://")], capture_output=True)
+
+
+def test_push_with_auth_then_skip_when_the_registry_has_the_digest(shop, private_registry):
+    env = {"AXION_REGISTRY_URL": private_registry, "AXION_REGISTRY_USERNAME": "builder",
+           "AXION_REGISTRY_PASSWORD": "s3cret-push"}
+    first = shop.doit("push:shop", check=True, **env)
+    assert {"push:shop:shop", "push:shop:stock", "push:shop:runtime"} <= set(
+        ran_tasks(first.stdout))
+    assert "s3cret-push" not in first.stdout + first.stderr
+    spec = RegistrySpec(url=private_registry, insecure=True, username="builder",
+                        password="s3cret-push")
+    client = RegistryClient(f"http://{private_registry}", "builder", "s3cret-push")
+    tags = client.tags("axion/shop-shop")
+    pinned = [t for t in tags if t.startswith("in-")]
+    assert "latest" in tags and len(pinned) == 1
+    assert manifest_digest(spec, "axion/shop-shop", "latest") == manifest_digest(
+        spec, "axion/shop-shop", pinned[0])
+    second = shop.doit("push:shop", check=True, **env)
+    assert [t for t in ran_tasks(second.stdout) if t.startswith("push:")] == []
+
+
+def test_refused_credentials_and_unreachable_registry_fail_clearly(shop, private_registry):
+    refused = shop.doit("push:shop:shop", AXION_REGISTRY_URL=private_registry,
+                        AXION_REGISTRY_USERNAME="builder", AXION_REGISTRY_PASSWORD="wrong")
+    assert refused.returncode != 0
+    assert "push of axion-shop:shop to" in refused.stdout + refused.stderr
+    assert "wrong" not in refused.stdout
+    client = RegistryClient(f"http://{private_registry}", "builder", "s3cret-push")
+    assert client.catalog() == []
+    nowhere = f"127.0.0.1:{free_port()}"
+    unreachable = shop.doit("push:shop:shop", AXION_REGISTRY_URL=nowhere)
+    assert unreachable.returncode != 0
+    assert nowhere in unreachable.stdout + unreachable.stderr
+
+
+def arm64_possible() -> bool:
+    binfmt = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+    return binfmt.exists() and "enabled" in binfmt.read_text()
+
+
+@pytest.mark.skipif(not arm64_possible(), reason="no QEMU binfmt for arm64 on this machine")
+def test_manifest_list_of_amd64_and_arm64_runs_compiled_code_under_qemu(shop):
+    namespace = f"multi-{uuid.uuid4().hex[:8]}"
+    env = {"AXION_REGISTRY_NAMESPACE": namespace}
+    done = shop.doit("pipeline:shop", "platform=linux/amd64,linux/arm64", "service=shop",
+                     check=True, **env)
+    ran = ran_tasks(done.stdout)
+    assert "image:shop:shop:manifest" in ran and "compile:shop:arm64" in ran
+    assert not any(t.startswith("push:") for t in ran)  # published by the image stage
+    repo = f"{namespace}/shop-shop"
+    client = RegistryClient("http://127.0.0.1:5000")
+    index, _, _ = client.manifest(repo, "latest")
+    platforms = {f"{m['platform']['os']}/{m['platform']['architecture']}"
+                 for m in index["manifests"]}
+    assert platforms == {"linux/amd64", "linux/arm64"}
+    ref = f"127.0.0.1:5000/{repo}:latest"
+    code = ("import os, sys, platform; "
+            "[sys.path.insert(0, d) for d, _, _ in os.walk('/axion/factory.util')]; "
+            "[sys.path.insert(0, d) for d, _, _ in os.walk('/axion/factory.shop')]; "
+            "import ObjCart; c = ObjCart.Cart(); c.add('tea', 2.0); "
+            "print(platform.machine(), ObjCart.__file__, c.total())")
+    out = subprocess.run(["docker", "run", "--rm", "--pull", "always", "--platform",
+                          "linux/arm64", ref, "python", "-c", code],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["aarch64", "/axion/factory.shop/ObjCart.so", "2.3"]
+    again = shop.doit("pipeline:shop", "platform=linux/amd64,linux/arm64", "service=shop",
+                      check=True, **env)
+    assert [t for t in ran_tasks(again.stdout) if t.startswith(("image:", "compile:"))] == []
+    # a registry that cannot be reached: a clear error, and no manifest list anywhere
+    nowhere = f"127.0.0.1:{free_port()}"
+    failed = shop.doit("image:shop:shop:manifest", "platform=linux/amd64,linux/arm64",
+                       AXION_REGISTRY_URL=nowhere, **env)
+    assert failed.returncode != 0
+    assert f"registry {nowhere} unreachable, nothing pushed" in failed.stdout + failed.stderr
