@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -197,3 +198,51 @@ def test_secret_guard_catches_a_key_copied_into_an_image(built, tmp_path):
     assert places.get("env") == "a configured secret value"
     clean = guard_image("axion-homechoice:report", (SECRET,), tmp_path / "clean.json")
     assert clean == []
+
+
+EXAMPLE_CALLS = (
+    "import json, textkit, scoring, portmap\n"
+    "print(json.dumps([\n"
+    "  textkit.slugify('Home Choice: Report!'), textkit.word_count('a b  c'),\n"
+    "  textkit.truncate('abcdefghij', 6), textkit.wrap('one two three four', 7),\n"
+    "  textkit.checksum('axion'), sorted(textkit.trigrams('banana')),\n"
+    "  textkit.detect_intent('hello there'), textkit.reply_for('help me'),\n"
+    "  scoring.pass_rate(7, 9), scoring.grade(85), scoring.mean([1, 2, 4]),\n"
+    "  scoring.percentile([5, 1, 9, 3], 0.5), scoring.weighted_score([1, 2], [3, 1]),\n"
+    "  scoring.histogram([1, 2, 2, 9], 3, 0, 10),\n"
+    "  round(scoring.cosine({'a': 1, 'b': 2}, {'a': 2, 'b': 1}), 9),\n"
+    "  portmap.port_from_args(['--port', '9400'], 1), portmap.duplicates([1, 2, 2, 3, 3]),\n"
+    "  portmap.health_paths('/report'), portmap.upstream_name('web'),\n"
+    "  [m.__file__.rsplit('.', 1)[-1] for m in (textkit, scoring, portmap)]]))\n"
+)
+
+
+def test_every_module_imports_in_the_image_interpreter_and_behaves_like_source(built):
+    modules = sorted(p.stem for p in (built.build / "linux-amd64" / "compiled").rglob("*.so"))
+    code = ("import importlib, os, sys\n"
+            "for d, _, _ in os.walk('/axion'):\n"
+            "    if '/factory.' in d + '/': sys.path.insert(0, d)\n"
+            f"for name in {modules!r}:\n"
+            "    m = importlib.import_module(name)\n"
+            "    assert m.__file__.endswith('.so'), m.__file__\n"
+            "print(len(sys.modules))\n")
+    docker("run", "--rm", "axion-homechoice:latest", "python", "-c", code)
+    prelude = ("import os, sys\nfor d, _, _ in os.walk('/axion'):\n"
+               "    if '/factory.' in d + '/': sys.path.insert(0, d)\n")
+    native = json.loads(docker("run", "--rm", "axion-homechoice:latest", "python", "-c",
+                               prelude + EXAMPLE_CALLS).stdout)
+    folders = [str(p) for p in built.app.rglob("*") if p.is_dir() and "/factory." in
+               f"/{p.relative_to(built.app)}/"]
+    source = json.loads(subprocess.run(
+        [sys.executable, "-c", "import sys; sys.path[:0] = " + repr(folders) + "\n"
+         + EXAMPLE_CALLS], capture_output=True, text=True, check=True).stdout)
+    assert native.pop() == ["so", "so", "so"] and source.pop() == ["py", "py", "py"]
+    assert native == source
+
+
+def test_skip_compile_reuses_the_last_complete_tree(built):
+    module = built.app / "factory.core" / "textkit.py"
+    module.write_text(module.read_text() + "\n\ndef added():\n    return 1\n")
+    done = built.doit("image:homechoice", "skip_compile=1", check=True)
+    assert not any(t.startswith("compile:") for t in ran_tasks(done.stdout))
+    assert not [t for t in ran_tasks(done.stdout) if t.startswith("image:homechoice:")]
