@@ -6,6 +6,7 @@ Command lines are plain lists; every function runs one engine operation.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections import deque
 from pathlib import Path
@@ -184,3 +185,22 @@ def create_manifest_list(ref: str, tags: list[str], sources: list[str], *,
         if line.strip().startswith("Digest:"):
             return line.split(":", 1)[1].strip()
     return ""
+
+
+def use_remote_engine(context: str, endpoint: str) -> None:
+    """Send every engine call of this process (and its children) to `endpoint`.
+
+    A docker context named `context` is made for the endpoint (`ssh://user@host`) when
+    missing; buildx then builds on that engine with its own (docker) driver.
+    """
+    found = docker_cli(["context", "inspect", context], check=False)
+    if found.returncode != 0:
+        docker_cli(["context", "create", context, "--description", "Axion Build remote builder",
+                    "--docker", f"host={endpoint}"])
+    else:
+        host = json.loads(found.stdout)[0]["Endpoints"]["docker"]["Host"]
+        if host != endpoint:
+            raise DockerError(f"docker context {context} points at {host}, not {endpoint}: "
+                              f"remove it (docker context rm {context}) or fix "
+                              "deployment.buildx.endpoint")
+    os.environ["DOCKER_CONTEXT"] = context

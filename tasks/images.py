@@ -180,10 +180,12 @@ def build_target(package: str, target: str, platform: str) -> dict | TaskFailed:
     target_name: str | None = target
     if target == CADDY_TARGET:
         context, target_name = caddy_context(cfg, platform), None
+    # a named builder without an endpoint is a buildx builder of this engine
+    builder = cfg.deployment.builder if not cfg.deployment.endpoint else None
     docker.build_image(context, context / "Dockerfile", target=target_name,
                        tags=[tag, *extra_tags(cfg, target, platform)],
                        build_args=build_args(cfg, target, platform), labels=labels,
-                       platform=platform)
+                       platform=platform, builder=builder or None)
     private_key = key_paths(cfg.app_root / "data.config", cfg.name)[0]
     findings = guard_image(tag, (*cfg.secrets(), *key_material(private_key)),
                            cfg.build_root / "guard-clean-layers.json")
@@ -273,6 +275,12 @@ def task_image() -> Iterator[dict]:
 
     flags = current_flags()
     for cfg in PACKAGES.valid():
+        if cfg.deployment.endpoint:
+            from tasks import docker
+
+            # every engine call of the run (builds, checks, pushes) goes to the builder
+            docker.use_remote_engine(cfg.deployment.builder or f"axion-{cfg.name}",
+                                     cfg.deployment.endpoint)
         platforms = target_platforms(cfg)
         built = []
         for platform in platforms:
