@@ -58,7 +58,8 @@ def run_doit(arguments: list[str]) -> int:
 
     import dodo
 
-    return DoitMain(ModuleTaskLoader(dodo), config_filenames=[str(ROOT / "pyproject.toml")],
+    # doit reads [tool.doit] only from a file named exactly pyproject.toml, in the cwd
+    return DoitMain(ModuleTaskLoader(dodo), config_filenames=["pyproject.toml"],
                     extra_config={}).run(arguments)
 
 
@@ -67,9 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.config_dir:
         os.environ["AXION_CONFIG_DIR"] = str(Path(args.config_dir).resolve())
-    else:
-        # doit's database and the default config folder are relative to the project
-        os.chdir(ROOT)
+    # doit's settings, its database and the default config folder are the project's
+    os.chdir(ROOT)
     sys.path.insert(0, str(ROOT))
     if args.verb in ("explain", "summary", "registry"):
         from tasks.inspect import inspect_command
