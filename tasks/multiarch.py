@@ -17,8 +17,8 @@ from tasks.apptree import arch_of
 from tasks.config import PackageConfig, native_platform
 from tasks.images import LABEL_INPUTS, engine_facts, image_tag
 from tasks.packages import PACKAGES
-from tasks.push import IMMUTABLE_PREFIX, push_ref, repository
-from tasks.registry import RegistryError, client_for, manifest_digest
+from tasks.push import IMMUTABLE_PREFIX, latest_is, push_ref
+from tasks.registry import RegistryError, client_for
 
 
 def is_multiarch(platforms: tuple[str, ...]) -> bool:
@@ -55,15 +55,7 @@ class ManifestCurrent:
         """True when the immutable list tag exists and `latest` points at it."""
         cfg = PACKAGES.get(self.package)
         inputs = platform_inputs(cfg, self.target, self.platforms)
-        if not all(inputs.values()):
-            return False
-        try:
-            pinned = manifest_digest(cfg.registry, repository(cfg, self.target),
-                                     list_tag(inputs))
-            latest = manifest_digest(cfg.registry, repository(cfg, self.target), "latest")
-        except RegistryError:
-            return False
-        return bool(pinned) and pinned == latest
+        return all(inputs.values()) and latest_is(cfg, self.target, list_tag(inputs))
 
 
 def publish_manifest(package: str, target: str, platforms: tuple[str, ...]) -> dict | TaskFailed:

@@ -56,15 +56,17 @@ class RegistryCurrent:
         """True when `latest` and the immutable tag point at the same digest."""
         cfg = PACKAGES.get(self.package)
         inputs = local_inputs(cfg, self.target, self.platform)
-        if not inputs:
-            return False
-        try:
-            pinned = manifest_digest(cfg.registry, repository(cfg, self.target),
-                                     immutable_tag(inputs))
-            latest = manifest_digest(cfg.registry, repository(cfg, self.target), "latest")
-        except RegistryError:
-            return False
-        return bool(pinned) and pinned == latest
+        return bool(inputs) and latest_is(cfg, self.target, immutable_tag(inputs))
+
+
+def latest_is(cfg: PackageConfig, target: str, tag: str) -> bool:
+    """Whether the registry holds `tag` and `latest` points at the same digest."""
+    try:
+        pinned = manifest_digest(cfg.registry, repository(cfg, target), tag)
+        latest = manifest_digest(cfg.registry, repository(cfg, target), "latest")
+    except RegistryError:
+        return False
+    return bool(pinned) and pinned == latest
 
 
 def push_target(package: str, target: str, platform: str) -> dict | TaskFailed:
