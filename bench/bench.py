@@ -167,10 +167,11 @@ def seed_style_build(bench: Bench, workdir: Path) -> float:
     shutil.rmtree(context, ignore_errors=True)
     shutil.copytree(bench.root / "app", context / "app",
                     ignore=shutil.ignore_patterns("data.config"))
-    wheels = sorted((bench.root / "build" / "bench" / "linux-amd64" / "wheelhouse").glob("*.whl"))
-    (context / "wheels").mkdir()
-    for wheel in wheels:
-        shutil.copy(wheel, context / "wheels")
+    # the seed installed Cython in the image and compiled there: its wheel, for the image
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:",
+                    "--python-version", "3.11", "--platform", "manylinux2014_x86_64",
+                    "--platform", "manylinux_2_17_x86_64", "-d", str(context / "wheels"),
+                    "Cython"], check=True, capture_output=True)
     (context / "Dockerfile").write_text(
         "FROM axion-base/bookworm-builder:latest\n"
         "COPY wheels/ /wheels/\n"

@@ -1,6 +1,8 @@
 """The Docker engine: the only module that talks to it (python-on-whales and the CLI).
 
-Command lines are plain lists; every function runs one engine operation.
+Command lines are plain lists; every function runs one engine operation. Questions
+asked on every run (does this image exist, its labels) go through one plain CLI call;
+python-on-whales, slow to import, is loaded only to build and import images.
 """
 
 from __future__ import annotations
@@ -11,9 +13,6 @@ import subprocess
 from collections import deque
 from pathlib import Path
 
-from python_on_whales import DockerException, docker
-from python_on_whales.client_config import ClientNotFoundError
-
 
 class DockerError(Exception):
     """A docker command failed; the message carries its output."""
@@ -22,37 +21,38 @@ class DockerError(Exception):
 def engine_available() -> bool:
     """Whether a Docker engine answers."""
     try:
-        return docker.info() is not None
-    except (DockerException, ClientNotFoundError, FileNotFoundError):
+        return docker_cli(["info", "--format", "{{.ID}}"], check=False).returncode == 0
+    except FileNotFoundError:
         return False
 
 
 def image_exists(tag: str) -> bool:
     """Whether the engine holds `tag`."""
-    return docker.image.exists(tag)
+    return image_facts([tag])[tag] is not None
 
 
 def image_id(tag: str) -> str:
     """The image id of `tag`."""
-    return docker.image.inspect(tag).id
+    facts = image_facts([tag])[tag]
+    if facts is None:
+        raise DockerError(f"no image {tag}")
+    return facts["id"]
 
 
 def image_size(tag: str) -> int:
     """Size in bytes of `tag`."""
-    return docker.image.inspect(tag).size
+    return inspect_image(tag).get("Size", 0)
 
 
 def image_labels(tag: str) -> dict[str, str]:
     """Labels of `tag`, empty when it is missing."""
-    if not docker.image.exists(tag):
-        return {}
-    return dict(docker.image.inspect(tag).config.labels or {})
+    facts = image_facts([tag])[tag]
+    return dict(facts["labels"]) if facts else {}
 
 
 def remove_image(tag: str) -> None:
     """Remove `tag` if present."""
-    if docker.image.exists(tag):
-        docker.image.remove(tag, force=True)
+    docker_cli(["image", "rm", "--force", tag], check=False)
 
 
 def build_image(context: Path, dockerfile: Path, *, target: str | None, tags: list[str],
@@ -64,6 +64,8 @@ def build_image(context: Path, dockerfile: Path, *, target: str | None, tags: li
     BuildKit's progress is kept, not printed (parallel builds stay readable); a failure
     carries its last lines.
     """
+    from python_on_whales import DockerException, docker
+
     progress: deque[str] = deque(maxlen=60)
     try:
         for line in docker.buildx.build(
@@ -77,7 +79,7 @@ def build_image(context: Path, dockerfile: Path, *, target: str | None, tags: li
         raise DockerError(f"build of {', '.join(tags)} failed:\n{detail}") from exc
 
 
-def tail(exc: DockerException, lines: int = 40) -> str:
+def tail(exc, lines: int = 40) -> str:
     """The last lines of a failed command's output."""
     text = "\n".join(filter(None, [exc.stdout or "", exc.stderr or ""]))
     return "\n".join(text.strip().splitlines()[-lines:])
@@ -85,6 +87,8 @@ def tail(exc: DockerException, lines: int = 40) -> str:
 
 def import_rootfs(tar_path: Path, tag: str, changes: list[str]) -> None:
     """`docker import` a root filesystem tarball as `tag`."""
+    from python_on_whales import DockerException, docker
+
     try:
         docker.import_(tar_path, tag=tag, changes=changes)
     except DockerException as exc:

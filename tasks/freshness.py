@@ -38,3 +38,18 @@ class RefreshStamps(UptodateCalculator):
 
 
 REFRESH_STAMPS = RefreshStamps()
+
+
+class AnsweredOnce:
+    """An uptodate check asked at most once per run: the recording reporter asks doit's
+    status too, and these checks ask the engine or the registry."""
+
+    def __call__(self) -> bool:
+        """The check's answer, computed on the first call."""
+        if not hasattr(self, "answer"):
+            self.answer = self.check()
+        return self.answer
+
+    def check(self) -> bool:
+        """The actual question."""
+        raise NotImplementedError

@@ -26,7 +26,7 @@ from tasks.context import (
     wheelhouse_dir,
     write_context,
 )
-from tasks.freshness import REFRESH_STAMPS
+from tasks.freshness import REFRESH_STAMPS, AnsweredOnce
 from tasks.guard import guard_image, key_material
 from tasks.keys import key_paths
 from tasks.packages import PACKAGES
@@ -144,7 +144,7 @@ def caddy_context(cfg: PackageConfig, platform: str):
     return folder
 
 
-class ImageCurrent:
+class ImageCurrent(AnsweredOnce):
     """doit uptodate check: the engine holds this image with the expected inputs label."""
 
     reason = "image missing or its inputs changed"
@@ -152,7 +152,7 @@ class ImageCurrent:
     def __init__(self, package: str, target: str, platform: str):
         self.package, self.target, self.platform = package, target, platform
 
-    def __call__(self) -> bool:
+    def check(self) -> bool:
         """True when the label matches; asked once per run for all images of a package."""
         cfg = PACKAGES.get(self.package)
         facts = engine_facts(self.package, self.platform)

@@ -15,6 +15,7 @@ from doit.exceptions import TaskFailed
 
 from tasks.apptree import arch_of
 from tasks.config import PackageConfig, native_platform
+from tasks.freshness import AnsweredOnce
 from tasks.images import LABEL_INPUTS, engine_facts, image_tag
 from tasks.packages import PACKAGES
 from tasks.push import IMMUTABLE_PREFIX, latest_is, push_ref
@@ -43,7 +44,7 @@ def platform_inputs(cfg: PackageConfig, target: str, platforms: tuple[str, ...],
     return inputs
 
 
-class ManifestCurrent:
+class ManifestCurrent(AnsweredOnce):
     """doit uptodate check: the registry holds this exact manifest list as `latest`."""
 
     reason = "registry lacks this manifest list"
@@ -51,7 +52,7 @@ class ManifestCurrent:
     def __init__(self, package: str, target: str, platforms: tuple[str, ...]):
         self.package, self.target, self.platforms = package, target, platforms
 
-    def __call__(self) -> bool:
+    def check(self) -> bool:
         """True when the immutable list tag exists and `latest` points at it."""
         cfg = PACKAGES.get(self.package)
         inputs = platform_inputs(cfg, self.target, self.platforms)

@@ -15,6 +15,7 @@ from doit.exceptions import TaskFailed
 from tasks.compile import target_platforms
 from tasks.config import PackageConfig, native_platform
 from tasks.flags import current_flags
+from tasks.freshness import AnsweredOnce
 from tasks.images import LABEL_INPUTS, engine_facts, image_tag, image_targets
 from tasks.packages import PACKAGES
 from tasks.registry import RegistryError, manifest_digest
@@ -44,7 +45,7 @@ def local_inputs(cfg: PackageConfig, target: str, platform: str) -> str:
     return (facts or {}).get("labels", {}).get(LABEL_INPUTS, "")
 
 
-class RegistryCurrent:
+class RegistryCurrent(AnsweredOnce):
     """doit uptodate check: the registry holds this content under both tags."""
 
     reason = "registry lacks this image's content"
@@ -52,7 +53,7 @@ class RegistryCurrent:
     def __init__(self, package: str, target: str, platform: str):
         self.package, self.target, self.platform = package, target, platform
 
-    def __call__(self) -> bool:
+    def check(self) -> bool:
         """True when `latest` and the immutable tag point at the same digest."""
         cfg = PACKAGES.get(self.package)
         inputs = local_inputs(cfg, self.target, self.platform)

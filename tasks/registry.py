@@ -7,6 +7,7 @@ with optional basic auth (a private registry's htpasswd). It never writes.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import re
@@ -67,6 +68,16 @@ def registry_base_url(spec: RegistrySpec) -> str:
     return f"{'http' if spec.insecure else 'https'}://{url}"
 
 
+@functools.cache
+def tls_context(insecure: bool) -> ssl.SSLContext:
+    """The TLS settings of registry requests (verification off for insecure registries)."""
+    context = ssl.create_default_context()
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 class RegistryClient:
     """GET requests against one registry, with its credentials."""
 
@@ -75,10 +86,8 @@ class RegistryClient:
         self.base_url = base_url.rstrip("/")
         self.username, self.password = username, password
         self.timeout = timeout
-        self.context = ssl.create_default_context()
-        if insecure:
-            self.context.check_hostname = False
-            self.context.verify_mode = ssl.CERT_NONE
+        # loading the CA store costs ~30 ms: only for https, once per process
+        self.context = tls_context(insecure) if self.base_url.startswith("https") else None
 
     def get(self, path: str, accept: tuple[str, ...] = ()) -> tuple[bytes, Message]:
         """Body and headers of GET `path`; any failure becomes a RegistryError."""
@@ -205,7 +214,8 @@ def overview(spec: RegistrySpec, prefix: str = "", max_repositories: int = 40,
     tags = []
     for repository in repositories[:max_repositories]:
         try:
-            names = client.tags(repository)
+            # `latest` first: a short listing shows what deploys pull
+            names = sorted(client.tags(repository), key=lambda t: (t != "latest", t))
         except (RegistryError, ValueError) as exc:
             tags.append(TagInfo(repository, "", error=str(exc)))
             continue

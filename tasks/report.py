@@ -282,7 +282,8 @@ def registry_view(cfg: PackageConfig, summary: dict) -> Any:
     from tasks.registry import overview
 
     prefix = f"{cfg.registry.namespace}/" if cfg.registry.namespace else ""
-    view = overview(cfg.registry, prefix + cfg.name)
+    # every run renders this: `latest` of each repository, the other tags only counted
+    view = overview(cfg.registry, prefix + cfg.name, max_tags=1)
     pushed = {p["digest"] for p in summary["pushes"]["list"] if p["digest"]}
     return {"view": view, "pushed": pushed}
 
