@@ -57,7 +57,10 @@ print("{name} started", flush=True)
 '''
 
 
-def generate_app(root: Path, modules: int, sets: int = 10) -> None:
+TINY = "def value_{index}():\n    return {index}\n"
+
+
+def generate_app(root: Path, modules: int, sets: int = 10, tiny: bool = False) -> None:
     """A generated app tree: `modules` modules across `sets` nested factory sets."""
     per_set = modules // sets
     for s in range(sets):
@@ -69,7 +72,9 @@ def generate_app(root: Path, modules: int, sets: int = 10) -> None:
             previous = index - 1 if i else index
             text = MODULE.format(index=index, set_name=set_name,
                                  previous=f"ObjGen{previous}", previous_index=previous)
-            if not i:  # the first module of a set imports nothing
+            if tiny:
+                text = TINY.format(index=index)
+            elif not i:  # the first module of a set imports nothing
                 text = text.replace(f"from ObjGen{index} import value_{index} as previous_value\n",
                                     "").replace(" + previous_value()", "")
             (folder / f"ObjGen{index}.py").write_text(text)
@@ -96,9 +101,9 @@ def write_config(config_dir: Path, modules: int, sets: int = 10) -> None:
 class Bench:
     """A generated checkout and the commands timed against it."""
 
-    def __init__(self, root: Path, modules: int):
+    def __init__(self, root: Path, modules: int, tiny: bool = False):
         self.root, self.modules = root, modules
-        generate_app(root / "app", modules)
+        generate_app(root / "app", modules, tiny=tiny)
         write_config(root / "config", modules)
         (root / "build").mkdir(exist_ok=True)
         from tasks.keys import provision_keys
@@ -149,8 +154,8 @@ print("PEAK_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.st
 
 
 def peak_memory_mb(root: Path, modules: int) -> float:
-    """Peak RSS of doit's process for a no-op compile run over `modules` modules."""
-    bench = Bench(root, modules)
+    """Peak RSS of doit's process for a no-op compile run over `modules` (tiny) modules."""
+    bench = Bench(root, modules, tiny=True)
     bench.doit("-n", "2", "-P", "process", "compile:bench")
     env = dict(os.environ, AXION_CONFIG_DIR=str(root / "config"))
     command = [sys.executable, "-c", MEASURE, "run", "-f", str(ROOT / "dodo.py"),
