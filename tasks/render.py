@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
-
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from tasks.config import ROOT
 
 TEMPLATE_DIRS = ("dockerfiles", "charts", "caddy")
 
 
-def environment() -> Environment:
-    """A strict environment: an undefined name is an error, never an empty string."""
+@functools.cache
+def environment():
+    """A strict environment: an undefined name is an error, never an empty string.
+
+    Jinja2 is imported here, not at start-up: a no-op run renders nothing.
+    """
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
     return Environment(
         loader=FileSystemLoader([str(ROOT)]),
         undefined=StrictUndefined,
