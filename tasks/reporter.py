@@ -290,6 +290,10 @@ class RecordingReporter(ConsoleReporter):
 
     def initialize(self, tasks, selected_tasks):
         """Keep the tasks of the run and which of them the selection reaches."""
+        from tasks.runguard import hold_run_lock
+
+        # before any task's state is read: a second run waits for the first here
+        hold_run_lock(Globals.dep_manager.backend.name)
         super().initialize(tasks, selected_tasks)
         self.tasks = tasks
         self.selected = reachable(tasks, list(selected_tasks))
