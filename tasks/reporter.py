@@ -20,6 +20,7 @@ import platform as host
 import shlex
 import sys
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -297,6 +298,16 @@ class RecordingReporter(ConsoleReporter):
         super().initialize(tasks, selected_tasks)
         self.tasks = tasks
         self.selected = reachable(tasks, list(selected_tasks))
+        # progress: how many of each stage's tasks this run has reached so far
+        self.stage_total = Counter(stage_of(tasks[n]) for n in self.selected if tasks[n].actions)
+        self.stage_seen: Counter = Counter()
+
+    def progress(self, task) -> str:
+        """` [compile 3/16]`: the task's stage and how far this run is through it."""
+        stage = stage_of(task)
+        self.stage_seen[stage] += 1
+        total = self.stage_total.get(stage, 0)
+        return f"  [{stage} {self.stage_seen[stage]}/{total}]" if total > 1 else ""
 
     def event(self, task) -> StepEvent | None:
         """The buffered event of `task` (made on first sight), None if it is not recorded."""
@@ -313,8 +324,9 @@ class RecordingReporter(ConsoleReporter):
             step.predicted, step.reason = predict(task, self.tasks)
 
     def execute_task(self, task):
-        """The task starts running."""
-        super().execute_task(task)
+        """The task starts running: doit's line, with the stage's progress."""
+        if task.actions and task.name[0] != "_":
+            self.write(f".  {task.title()}{self.progress(task)}\n")
         if (step := self.event(task)) is not None:
             step.start()
             if step.predicted == "up-to-date":
@@ -340,6 +352,8 @@ class RecordingReporter(ConsoleReporter):
     def skip_uptodate(self, task):
         """The task was up to date."""
         super().skip_uptodate(task)
+        if task.actions:
+            self.progress(task)
         if (step := self.event(task)) is not None:
             step.reason = ""
             step.finish("up-to-date")

@@ -620,7 +620,8 @@ class DoitRun:
 
 def ran(done: subprocess.CompletedProcess) -> list[str]:
     """Tasks doit executed ('.  name')."""
-    return [line[3:].strip() for line in done.stdout.splitlines() if line.startswith(".  ")]
+    return [line[3:].split("  [")[0].strip() for line in done.stdout.splitlines()
+            if line.startswith(".  ")]
 
 
 def skipped(done: subprocess.CompletedProcess) -> list[str]:

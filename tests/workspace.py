@@ -91,7 +91,8 @@ def provision(ws: Workspace) -> None:
 
 def ran_tasks(output: str) -> list[str]:
     """Tasks doit executed ('.  name' lines)."""
-    return [line[3:].strip() for line in output.splitlines() if line.startswith(".  ")]
+    return [line[3:].split("  [")[0].strip() for line in output.splitlines()
+            if line.startswith(".  ")]
 
 
 def uptodate_tasks(output: str) -> list[str]:
