@@ -113,7 +113,7 @@ def image_facts(tags: list[str]) -> dict[str, dict | None]:
     if not tags:
         return facts
     done = docker_cli(["image", "inspect", "--format", "{{json .}}", *tags], check=False)
-    for line in done.stdout.splitlines():
+    for line in filter(str.strip, done.stdout.splitlines()):
         data = json.loads(line)
         item = {"id": data["Id"], "labels": (data.get("Config") or {}).get("Labels") or {},
                 "size": data.get("Size", 0)}
