@@ -17,6 +17,7 @@ from tasks.apptree import arch_of
 from tasks.compile import base_deps, manifest_path, target_platforms, toolchain_for
 from tasks.config import PackageConfig, native_platform
 from tasks.context import (
+    app_dir,
     context_dir,
     context_manifest_path,
     requirement_texts,
@@ -253,7 +254,7 @@ def platform_tasks(cfg: PackageConfig, platform: str, suffix: str) -> Iterator[d
         "file_dep": [str(manifest_path(cfg, platform)), str(wheelhouse_stamp(cfg, platform)),
                      *source_inputs(cfg),
                      *(str(p) for p in template_files("dockerfiles"))],
-        "targets": [str(context_manifest_path(cfg, platform))],
+        "targets": [str(context_manifest_path(cfg, platform)), str(app_dir(cfg, platform))],
         "uptodate": [REFRESH_STAMPS],
         "meta": meta(cfg, platform),
     }
