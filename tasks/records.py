@@ -4,6 +4,12 @@ An empty `database.url` means SQLite in the build folder; any other URL (e.g.
 `mysql+mysqldb://axion@db:3306/axion`) is used as given, with `database.password`
 filled in when the URL has none. A run that cannot be written is spooled as JSON
 under `<build>/spool/` and written by the next run that reaches the same database.
+
+Only the places that write or read records import this module, inside the function
+that does it (the end of a run, the report, `axion explain`): SQLAlchemy takes a fifth
+of a second to import, which `import dodo` (every doit command, `doit list` and tab
+completion too) must not pay. The records themselves are the plain dataclasses of
+buildrecord.py.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -36,13 +42,12 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from tasks.buildrecord import BuildCompile, BuildRecord, BuildRun, BuildStep, from_row
 from tasks.config import DatabaseSpec, PackageConfig
 from tasks.packages import PACKAGES, config_dir
 
 SQLITE_NAME = "records.sqlite3"
 SPOOL_DIR = "spool"
-STEP_STATUSES = ("run", "up-to-date", "failed", "skipped")
-TEXT_LIMIT = 60000  # compile errors and details are cut here, whatever the backend
 
 
 def long_text() -> Text:
@@ -100,104 +105,6 @@ COMPILE_TABLE = Table(
     Column("ElapsedSeconds", Double),
     Column("Task", String(500)),
 )
-
-
-@dataclass(frozen=True)
-class BuildRun:
-    """One package's part of one doit run (a row of log_build_run)."""
-
-    BuildGuid: str
-    Package: str
-    Status: str
-    StartTime: datetime
-    EndTime: datetime
-    ElapsedSeconds: float
-    Platform: str = ""
-    HostArch: str = ""
-    HostOS: str = ""
-    Flags: str = "{}"
-    Command: str = ""
-    TaskCount: int = 0
-    FailedCount: int = 0
-
-    @property
-    def flags(self) -> dict[str, Any]:
-        """The run's flags as a mapping."""
-        return json.loads(self.Flags or "{}")
-
-
-@dataclass(frozen=True)
-class BuildStep:
-    """One task of a run: run, up-to-date, failed or skipped, and why it ran."""
-
-    Seq: int
-    Stage: str
-    Task: str
-    Status: str
-    Platform: str = ""
-    StartTime: datetime | None = None
-    ElapsedSeconds: float | None = None
-    Reason: str = ""
-    Detail: str = ""
-    Error: str = ""
-
-    @property
-    def detail(self) -> dict[str, Any]:
-        """The task's saved values and meta, as a mapping."""
-        return json.loads(self.Detail) if self.Detail else {}
-
-
-@dataclass(frozen=True)
-class BuildCompile:
-    """One module compiled (or found up to date) for one platform."""
-
-    FactorySet: str
-    Module: str
-    Platform: str
-    CompileSuccess: str
-    CompileStatus: str
-    CompileError: str = ""
-    ElapsedSeconds: float | None = None
-    Task: str = ""
-
-
-@dataclass(frozen=True)
-class BuildRecord:
-    """Everything recorded about one package in one run."""
-
-    run: BuildRun
-    steps: tuple[BuildStep, ...] = ()
-    compiles: tuple[BuildCompile, ...] = field(default=())
-
-    def as_json(self) -> dict[str, Any]:
-        """A JSON-ready mapping (timestamps as ISO text), for the spool."""
-        return json.loads(json.dumps(asdict(self), default=datetime.isoformat))
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> BuildRecord:
-        """The record `as_json` produced."""
-        return cls(run=from_row(BuildRun, data["run"]),
-                   steps=tuple(from_row(BuildStep, s) for s in data["steps"]),
-                   compiles=tuple(from_row(BuildCompile, c) for c in data["compiles"]))
-
-
-def from_row(kind: type, row: Any) -> Any:
-    """A record dataclass from a database row or JSON mapping."""
-    data = dict(row._mapping if hasattr(row, "_mapping") else row)
-    values = {}
-    for spec in fields(kind):
-        value = data.get(spec.name)
-        if value is None and spec.default is not MISSING:
-            continue
-        if isinstance(value, str) and spec.name in ("StartTime", "EndTime"):
-            value = datetime.fromisoformat(value)
-        values[spec.name] = value
-    return kind(**values)
-
-
-def clip(text: str, limit: int = TEXT_LIMIT) -> str:
-    """`text` cut to fit its column, marked where it was cut."""
-    return text if len(text) <= limit else text[: limit - 20] + "\n[... cut ...]"
 
 
 def records_url(cfg: PackageConfig) -> str:

@@ -15,12 +15,9 @@ from sqlalchemy import inspect, text
 from test_registry import free_port
 from test_reporter import last_guid, make_demo, steps_of
 
+from tasks.buildrecord import BuildCompile, BuildRecord, BuildRun, BuildStep
 from tasks.config import DatabaseSpec
 from tasks.records import (
-    BuildCompile,
-    BuildRecord,
-    BuildRun,
-    BuildStep,
     database_key,
     database_url,
     last_compiling_run,

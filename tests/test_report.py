@@ -14,8 +14,9 @@ from test_records import record
 from test_registry import Registry, start_registry
 from test_reporter import ROOT, last_guid, make_demo
 
-from tasks.records import BuildStep
-from tasks.report import compile_matrix, explain_last_run, summarize, summary_json, timeline
+from tasks.buildrecord import BuildStep
+from tasks.report import explain_last_run, summary_json
+from tasks.summary import compile_matrix, summarize, timeline
 
 ARTIFACTS = ROOT / "build" / "test-artifacts"
 

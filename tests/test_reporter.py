@@ -386,7 +386,7 @@ class FakeTask:
     ],
 )
 def test_stage_and_package_of_a_task(name, meta, stage, package):
-    from tasks.reporter import package_of, stage_of
+    from tasks.runs import package_of, stage_of
 
     assert (stage_of(FakeTask(name, meta)), package_of(FakeTask(name, meta))) == (stage, package)
 
@@ -415,7 +415,7 @@ def my_check(task, values):
     ],
 )
 def test_describe_reasons(reasons, first_run, expected):
-    from tasks.reporter import describe_reasons
+    from tasks.why import describe_reasons
 
     assert describe_reasons(reasons, first_run, Path("/w")) == expected
 
@@ -423,10 +423,68 @@ def test_describe_reasons(reasons, first_run, expected):
 def test_describe_reasons_names_doit_tools():
     from doit.tools import config_changed, timeout
 
-    from tasks.reporter import uptodate_text
+    from tasks.why import uptodate_text
 
     assert uptodate_text(config_changed({"a": 1})) == "changed setting (config_changed)"
     assert uptodate_text(timeout(5)) == "timeout expired (timeout)"
+
+
+class ImageCheck:
+    """An uptodate check that says what makes it false."""
+
+    reason = "image missing or its inputs changed"
+
+    def __call__(self) -> bool:
+        return False
+
+
+class SilentCheck:
+    """An uptodate check without a reason."""
+
+    reason = ""
+
+    def __call__(self) -> bool:
+        return False
+
+
+@pytest.mark.parametrize(
+    ("check", "expected"),
+    [
+        (ImageCheck(), "image missing or its inputs changed (ImageCheck)"),
+        (SilentCheck(), "changed setting (SilentCheck)"),
+        (my_check, "changed setting (my_check)"),
+    ],
+)
+def test_an_uptodate_check_is_described_by_its_reason(check, expected):
+    from tasks.why import describe_reasons, uptodate_text
+
+    assert uptodate_text(check) == expected
+    assert describe_reasons({"uptodate_false": [(check, [], {})]}, False, Path("/w")) == expected
+
+
+def test_the_pipeline_checks_carry_a_reason():
+    from tasks.compile import ToolchainUnchanged
+    from tasks.images import ImageCurrent
+    from tasks.push import RegistryCurrent
+
+    for check in (ImageCurrent, RegistryCurrent, ToolchainUnchanged):
+        assert isinstance(check.reason, str) and check.reason, check
+
+
+@pytest.mark.parametrize(
+    ("modules", "absent"),
+    [
+        ("dodo", ("sqlalchemy",)),
+        ("tasks.reporter, tasks.report", ("sqlalchemy", "jinja2")),
+    ],
+)
+def test_start_up_imports_neither_sqlalchemy_nor_jinja2(modules, absent):
+    """Every doit command imports dodo.py and the reporter; the records and the report's
+    templates load only when a run completes."""
+    code = f"import sys, {modules}; print(sorted(set({absent!r}) & set(sys.modules)))"
+    done = subprocess.run([PYTHON, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize(
@@ -440,6 +498,6 @@ def test_describe_reasons_names_doit_tools():
     ],
 )
 def test_command_line_masks_secrets(argv, expected):
-    from tasks.reporter import command_line
+    from tasks.runs import command_line
 
     assert command_line(argv) == expected
