@@ -21,6 +21,7 @@ from doit.exceptions import BaseFail, UnmetDependency
 from doit.reporter import ConsoleReporter
 
 from tasks.flags import current_flags
+from tasks.recordwriter import RecordWriter, store_and_publish
 from tasks.runs import (
     RunContext,
     StepEvent,
@@ -32,7 +33,7 @@ from tasks.runs import (
     stage_of,
     utc_now,
 )
-from tasks.why import predict
+from tasks.why import watch_checks
 
 ACTIVE_ENV = "AXION_RECORDING_REPORTER"
 
@@ -49,6 +50,7 @@ class RecordingReporter(ConsoleReporter):
         self.selected: set[str] = set()
         self.events: dict[str, StepEvent] = {}
         self.errors: list[str] = []
+        self.writer: RecordWriter | None = None
         # tells the report task (also in worker processes) the report comes at the end
         os.environ[ACTIVE_ENV] = str(os.getpid())
 
@@ -58,6 +60,9 @@ class RecordingReporter(ConsoleReporter):
 
         # before any task's state is read: a second run waits for the first here
         hold_run_lock(Globals.dep_manager.backend.name)
+        watch_checks(Globals.dep_manager, self.checked)
+        # loads the records' libraries on the other core while the tasks are checked
+        self.writer = RecordWriter()
         super().initialize(tasks, selected_tasks)
         self.tasks = tasks
         self.selected = reachable(tasks, list(selected_tasks))
@@ -80,11 +85,10 @@ class RecordingReporter(ConsoleReporter):
             self.events[task.name] = StepEvent(seq=len(self.events), name=task.name)
         return self.events[task.name]
 
-    def get_status(self, task):
-        """Ask doit why the task would run, just before the runner's own check."""
-        super().get_status(task)
+    def checked(self, task, verdict: str, reason: str) -> None:
+        """The runner checked whether `task` is up to date: keep its verdict and why."""
         if (step := self.event(task)) is not None:
-            step.predicted, step.reason = predict(task, self.tasks)
+            step.predicted, step.reason = verdict, reason
 
     def execute_task(self, task):
         """The task starts running: doit's line, with the stage's progress."""
@@ -142,14 +146,13 @@ class RecordingReporter(ConsoleReporter):
             self.write(f"axion: WARNING: build records not written: "
                        f"{type(exc).__name__}: {exc}\n")
         finally:
+            if self.writer:
+                self.writer.close()
             if os.environ.get(ACTIVE_ENV) == str(os.getpid()):
                 del os.environ[ACTIVE_ENV]
 
     def finish_run(self) -> None:
         """Record one run per package, then write (and mail) the reports asked for."""
-        from tasks.records import store_records
-        from tasks.report import publish_reports
-
         self.mark_not_reached()
         context = RunContext(started=self.started, ended=utc_now(),
                              elapsed=round(time.monotonic() - self.clock, 3),
@@ -157,9 +160,10 @@ class RecordingReporter(ConsoleReporter):
                              command=command_line(sys.argv))
         events = sorted(self.events.values(), key=lambda e: e.seq)
         records = assemble_records(events, self.tasks, context)
-        for line in store_records(records):
-            self.write(f"axion: {line}\n")
-        for line in publish_reports(self.reports_requested(), records, context.flags):
+        payload = (records, self.reports_requested(), context.flags)
+        lines = (self.writer.run(payload, store_and_publish) if self.writer
+                 else store_and_publish(payload))
+        for line in lines:
             self.write(f"axion: {line}\n")
 
     def mark_not_reached(self) -> None:

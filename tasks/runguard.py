@@ -52,3 +52,8 @@ def hold_run_lock(db_file: str) -> None:
     os.ftruncate(fd, 0)
     os.write(fd, f"pid {os.getpid()}, started {time.strftime('%H:%M:%S')}\n".encode())
     _held.append(fd)
+
+
+def held_fds() -> list[int]:
+    """The descriptors of the locks this process holds."""
+    return list(_held)

@@ -1,21 +1,17 @@
 """Why a task runs, in doit's own words, as one line of the build records.
 
-The recording reporter asks doit from its `get_status` hook, which the runner calls
-immediately before its own up-to-date check, in the main process, on the same files
-and dependency database. The question is the one `doit info` asks,
-`Globals.dep_manager.get_status(task, tasks, get_log=True)`, whose `reasons` name
+The recording reporter watches the runner's own up-to-date check (`watch_checks`):
+the check is made with `get_log=True`, as `doit info` makes it, so its `reasons` name
 every cause (changed file deps, missing targets, false `uptodate` checks, ...), not
-only the first one the runner stops at. Each task's check thus runs twice; that
-costs the check, never the work.
+only the first one a plain check stops at. Each task is checked once, by the runner,
+in the main process, also with `doit -n N`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
-
-from doit import Globals
 
 # doit's file-level reasons, in the words of the records
 FILE_REASONS = (("missing_target", "missing target"),
@@ -25,19 +21,22 @@ FILE_REASONS = (("missing_target", "missing target"),
                 ("missing_file_dep", "missing file dependency"))
 
 
-def predict(task, tasks: dict) -> tuple[str, str]:
-    """doit's own verdict for `task` with every reason: ('run'|'up-to-date'|'error', why)."""
-    dep_manager = Globals.dep_manager
-    if dep_manager is None:
-        return "", ""
-    first_run = dep_manager.backend.get(task.name, "checker:") is None
-    changed = task.dep_changed
-    try:
-        status = dep_manager.get_status(task, tasks, get_log=True)
-    except Exception as exc:  # the runner's own check reports it as the task's failure
-        return "error", f"checking dependencies failed: {exc}"
-    finally:
-        task.dep_changed = changed  # actions see the runner's value, not ours
+def watch_checks(dep_manager, seen: Callable[[Any, str, str], None]) -> None:
+    """Make doit's up-to-date checks collect every reason and tell `seen(task, verdict,
+    reason)` with verdict 'run', 'up-to-date' or 'error'."""
+    check = dep_manager.get_status
+
+    def get_status(task, tasks_dict, get_log=False):
+        first_run = dep_manager.backend.get(task.name, "checker:") is None
+        status = check(task, tasks_dict, get_log=True)
+        seen(task, *verdict(status, first_run))
+        return status
+
+    dep_manager.get_status = get_status
+
+
+def verdict(status, first_run: bool) -> tuple[str, str]:
+    """doit's `DependencyStatus` as ('run'|'up-to-date'|'error', why)."""
     if status.status == "error":
         return "error", status.get_error_message() or "checking dependencies failed"
     if status.status == "up-to-date":
