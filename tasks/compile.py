@@ -23,7 +23,7 @@ from tasks.apptree import SHARED_MODULE, ModuleSource, arch_of, find_modules, pl
 from tasks.cc import c_compile
 from tasks.config import PackageConfig
 from tasks.flags import current_flags
-from tasks.freshness import REFRESH_STAMPS
+from tasks.freshness import REFRESH_STAMPS, NamedCheck
 from tasks.packages import PACKAGES
 from tasks.toolchain import Toolchain, select_toolchain
 
@@ -77,7 +77,7 @@ def compile_settings(cfg: PackageConfig) -> tuple:
     return (cfg.compile.directives, cfg.compile.cflags)
 
 
-class ToolchainUnchanged:
+class ToolchainUnchanged(NamedCheck):
     """doit uptodate check: the toolchain and settings a module was built with are unchanged.
 
     Evaluated lazily when the task is selected, so `doit list` never asks the engine.

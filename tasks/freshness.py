@@ -40,9 +40,18 @@ class RefreshStamps(UptodateCalculator):
 REFRESH_STAMPS = RefreshStamps()
 
 
-class AnsweredOnce:
-    """An uptodate check asked at most once per run: the recording reporter asks doit's
-    status too, and these checks ask the engine or the registry."""
+class NamedCheck:
+    """A doit uptodate check that `doit info` and the records name by what it checks."""
+
+    reason = ""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__} ({self.reason})"
+
+
+class AnsweredOnce(NamedCheck):
+    """An uptodate check asked at most once per run: it asks the engine or the registry,
+    and `doit info` or a setup task may make doit check a task twice."""
 
     def __call__(self) -> bool:
         """The check's answer, computed on the first call."""

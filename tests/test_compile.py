@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -151,6 +152,18 @@ def test_compile_is_incremental_and_compiled_code_behaves_like_source(tmp_path, 
     third = ws.doit("compile:shop", check=True)
     assert [t for t in ran_tasks(third.stdout) if ".py" in t] == [
         "compile:shop:amd64:factory.shop/nested.pricing/ObjPrice.py"]
+
+    # doit's own commands: info tells the state, forget makes exactly that task run again
+    math_task = "compile:shop:amd64:factory.util/ObjMath.py"
+    info = ws.doit("info", math_task, check=True)
+    assert "up-to-date" in info.stdout and "factory.util/ObjMath.py" in info.stdout
+    ws.doit("forget", math_task, check=True)
+    info = ws.doit("info", math_task)
+    assert info.returncode == 1  # doit info: the task is not up to date
+    assert re.search(r"status\s*: run", info.stdout), info.stdout
+    assert "ToolchainUnchanged (compiler, toolchain or settings changed)" in info.stdout
+    forgotten = ws.doit("compile:shop", check=True)
+    assert [t for t in ran_tasks(forgotten.stdout) if ".py" in t] == [math_task]
 
     # a changed compiler setting recompiles every module
     ws.config_file.write_text(ws.config_file.read_text().replace(
