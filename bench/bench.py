@@ -114,6 +114,7 @@ class Bench:
     def doit(self, *args: str) -> float:
         """Seconds of one real doit run (fails loudly)."""
         env = dict(os.environ, AXION_CONFIG_DIR=str(self.root / "config"))
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # as a user runs it: with cached bytecode
         command = [sys.executable, "-m", "doit", "run", "-f", str(ROOT / "dodo.py"),
                    "-d", str(self.root), "--backend", "sqlite3",
                    "--db-file", str(self.root / "build" / ".doit.sqlite3"), *args]

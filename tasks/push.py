@@ -8,7 +8,9 @@ from a run where any image (or compile) failed.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 from doit.exceptions import TaskFailed
 
@@ -57,7 +59,38 @@ class RegistryCurrent(AnsweredOnce):
         """True when `latest` and the immutable tag point at the same digest."""
         cfg = PACKAGES.get(self.package)
         inputs = local_inputs(cfg, self.target, self.platform)
-        return bool(inputs) and latest_is(cfg, self.target, immutable_tag(inputs))
+        if not inputs:
+            return False
+        digests = registry_digests(self.package, self.platform)
+        repo = repository(cfg, self.target)
+        pinned = digests.get((repo, immutable_tag(inputs)))
+        return bool(pinned) and pinned == digests.get((repo, "latest"))
+
+
+@functools.cache
+def registry_digests(package: str, platform: str) -> dict[tuple[str, str], str]:
+    """Digests of `latest` and of the immutable tag of every image of a package, asked
+    concurrently once per run ('' for a missing tag or an unreachable registry).
+
+    Push tasks wait for the whole image stage, so by the first push check every local
+    image, and so every immutable tag, is final; each repository changes only through
+    its own push, after its own check.
+    """
+    cfg = PACKAGES.get(package)
+    wanted = []
+    for target in image_targets(cfg):
+        if inputs := local_inputs(cfg, target, platform):
+            repo = repository(cfg, target)
+            wanted += [(repo, immutable_tag(inputs)), (repo, "latest")]
+
+    def digest(key: tuple[str, str]) -> str:
+        try:
+            return manifest_digest(cfg.registry, *key)
+        except RegistryError:
+            return ""
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return dict(zip(wanted, pool.map(digest, wanted), strict=True))
 
 
 def latest_is(cfg: PackageConfig, target: str, tag: str) -> bool:

@@ -24,19 +24,20 @@ from tasks import runguard
 PARENT_POLL_SECONDS = 1.0
 
 
-def store_and_publish(payload: tuple) -> list[str]:
+def store_and_publish(payload: tuple, early: dict | None = None) -> list[str]:
     """Store the records of a run, then write (and mail) the reports asked for."""
     from tasks.records import store_records
     from tasks.report import publish_reports
 
     records, packages, flags = payload
-    return store_records(records) + publish_reports(packages, records, flags)
+    return store_records(records) + publish_reports(packages, records, flags, early)
 
 
 class RecordWriter:
     """A forked helper that does `store_and_publish` for the run that started it."""
 
-    def __init__(self) -> None:
+    def __init__(self, packages: frozenset[str] = frozenset()) -> None:
+        """Fork the writer; it prepares the reports of `packages` while the run goes."""
         self.pid = 0
         self.to_child = self.from_child = -1
         try:
@@ -48,7 +49,7 @@ class RecordWriter:
         if pid == 0:  # pragma: no cover - runs in the forked writer (its own process)
             os.close(down_w)
             os.close(up_r)
-            serve(down_r, up_w, os.getppid())
+            serve(down_r, up_w, os.getppid(), packages)
         os.close(down_r)
         os.close(up_w)
         self.pid, self.to_child, self.from_child = pid, down_w, up_r
@@ -88,18 +89,23 @@ class RecordWriter:
             self.pid = 0
 
 
-def serve(down: int, up: int, parent: int) -> None:  # pragma: no cover - forked writer
-    """The writer's life: preload, wait for the payload, do the work, answer, exit."""
+def serve(down: int, up: int, parent: int,
+          packages: frozenset[str]) -> None:  # pragma: no cover - forked writer
+    """The writer's life: prepare, wait for the payload, do the work, answer, exit."""
     code = 0
     try:
         for fd in runguard.held_fds():
             os.close(fd)  # the run's lock stays the run's
         from tasks import records, report  # noqa: F401 - the point: load them now
 
+        try:
+            early = report.prepare_reports(packages)
+        except Exception:  # the reports are then prepared at the end, as without a writer
+            early = {}
         data = read_payload(down, parent)
         if data:
             try:
-                answer = ("ok", store_and_publish(pickle.loads(data)))
+                answer = ("ok", store_and_publish(pickle.loads(data), early))
             except Exception as exc:
                 answer = ("failed", [f"WARNING: record writer failed ({type(exc).__name__}: "
                                      f"{exc}); writing in the run's process"])

@@ -203,27 +203,36 @@ def platform_name(spec: dict) -> str:
 
 def overview(spec: RegistrySpec, prefix: str = "", max_repositories: int = 40,
              max_tags: int = 20, timeout: float = 5.0) -> RegistryOverview:
-    """Repositories under `prefix` with their tags; unreachable is a note, not a failure."""
+    """Repositories under `prefix` with their tags; unreachable is a note, not a failure.
+
+    The repositories are read concurrently (a few requests each, mostly waiting).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     base = registry_base_url(spec)
     client = RegistryClient(base, spec.username, spec.password, spec.insecure, timeout)
     try:
         repositories = [r for r in client.catalog() if r.startswith(prefix)]
     except (RegistryError, ValueError) as exc:
         return RegistryOverview(url=base, reachable=False, error=str(exc))
-    truncated = len(repositories) > max_repositories
-    tags = []
-    for repository in repositories[:max_repositories]:
+
+    def read(repository: str) -> tuple[list[TagInfo], bool]:
         try:
             # `latest` first: a short listing shows what deploys pull
             names = sorted(client.tags(repository), key=lambda t: (t != "latest", t))
         except (RegistryError, ValueError) as exc:
-            tags.append(TagInfo(repository, "", error=str(exc)))
-            continue
-        truncated = truncated or len(names) > max_tags
+            return [TagInfo(repository, "", error=str(exc))], False
+        infos = []
         for tag in names[:max_tags]:
             try:
-                tags.append(client.describe(repository, tag))
+                infos.append(client.describe(repository, tag))
             except (RegistryError, KeyError, ValueError) as exc:
-                tags.append(TagInfo(repository, tag, error=str(exc)))
+                infos.append(TagInfo(repository, tag, error=str(exc)))
+        return infos, len(names) > max_tags
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(read, repositories[:max_repositories]))
+    tags = [info for infos, _ in results for info in infos]
+    truncated = len(repositories) > max_repositories or any(more for _, more in results)
     return RegistryOverview(url=base, reachable=True, repositories=tuple(repositories),
                             tags=tuple(tags), truncated=truncated)

@@ -15,12 +15,15 @@ TEMPLATE_DIRS = ("dockerfiles", "charts", "caddy")
 def environment():
     """A strict environment: an undefined name is an error, never an empty string.
 
-    Jinja2 is imported here, not at start-up: a no-op run renders nothing.
+    Jinja2 is imported here, not at start-up: a no-op run renders nothing. Compiled
+    templates are kept in Jinja2's bytecode cache (a private folder of this user under
+    the temp dir, keyed by each template's source), so a run renders without compiling.
     """
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+    from jinja2 import Environment, FileSystemBytecodeCache, FileSystemLoader, StrictUndefined
 
     return Environment(
         loader=FileSystemLoader([str(ROOT)]),
+        bytecode_cache=FileSystemBytecodeCache(),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,

@@ -23,7 +23,7 @@ from tasks.buildrecord import STEP_STATUSES, BuildRecord, BuildRun
 from tasks.config import PackageConfig
 from tasks.flags import Flags, current_flags
 from tasks.packages import PACKAGES
-from tasks.render import render, write_if_changed
+from tasks.render import environment, render, write_if_changed
 from tasks.reporter import ACTIVE_ENV
 from tasks.summary import compile_matrix, summarize, timeline
 
@@ -60,9 +60,29 @@ def request_report(package: str) -> dict:
     return {"deferred": False}
 
 
+def prepare_reports(packages: Iterable[str]) -> dict[str, Any]:
+    """What a report needs that can be had before the run ends: each package's registry
+    overview as it stands (used when the run pushes nothing; the requests run while the
+    templates compile) and the templates compiled."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tasks.records import package_config
+
+    configs = [cfg for p in packages if (cfg := package_config(p)) is not None]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        views = {cfg.name: pool.submit(registry_overview, cfg) for cfg in configs}
+        for template in (HTML_TEMPLATE, TEXT_TEMPLATE):
+            environment().get_template(template)
+        return {name: view.result() for name, view in views.items()}
+
+
 def publish_reports(packages: Iterable[str], records: Mapping[str, BuildRecord],
-                    flags: Flags) -> list[str]:
-    """Write (and with --notify mail) the report of each package; messages, never raises."""
+                    flags: Flags, early: Mapping[str, Any] | None = None) -> list[str]:
+    """Write (and with --notify mail) the report of each package; messages, never raises.
+
+    `early` holds registry overviews taken while the run went (`prepare_reports`); one
+    is shown only when the run's record has no image or push step that did work.
+    """
     from tasks.records import package_config
 
     lines = []
@@ -71,16 +91,26 @@ def publish_reports(packages: Iterable[str], records: Mapping[str, BuildRecord],
         if cfg is None:
             lines.append(f"report of {package} not written: its config does not load")
             continue
+        record = records.get(package)
+        view = (early or {}).get(package) if record and not registry_touched(record) else None
         try:
-            lines += write_report(cfg, records.get(package), flags.notify)
+            lines += write_report(cfg, record, flags.notify, view)
         except Exception as exc:  # a report problem never fails the build
             lines.append(f"WARNING: report of {package} not written: "
                          f"{type(exc).__name__}: {exc}")
     return lines
 
 
-def write_report(cfg: PackageConfig, record: BuildRecord | None, notify: str = "") -> list[str]:
-    """Render the report of `record` (default: the last recorded build) and its summary."""
+def registry_touched(record: BuildRecord) -> bool:
+    """Whether the run may have changed the registry: an image or push step did work."""
+    return any(s.Stage in ("image", "push") and s.Status in ("run", "failed")
+               for s in record.steps)
+
+
+def write_report(cfg: PackageConfig, record: BuildRecord | None, notify: str = "",
+                 registry_now: Any = None) -> list[str]:
+    """Render the report of `record` (default: the last recorded build) and its summary;
+    `registry_now` is the registry overview when it was already taken."""
     from tasks.records import latest_runs, load_record, open_engine, records_url
 
     notes: list[str] = []
@@ -104,7 +134,7 @@ def write_report(cfg: PackageConfig, record: BuildRecord | None, notify: str = "
                      f"{source.run.StartTime:%Y-%m-%d %H:%M:%S} UTC, the most recent "
                      "build that compiled")
     summary = summarize(record, source)
-    context = report_context(cfg, record, summary, source, recent, notes)
+    context = report_context(cfg, record, summary, source, recent, notes, registry_now)
     html, text = render(HTML_TEMPLATE, **context), render(TEXT_TEMPLATE, **context)
     paths = write_outputs(cfg, record, summary, html, text)
     lines = [f"report of {cfg.name}: {paths[0]}"]
@@ -151,26 +181,30 @@ def mail_report(cfg: PackageConfig, summary: dict, to: str, text: str, html: str
     return f"report of {cfg.name} mailed to {', '.join(sent)}"
 
 
-def registry_view(cfg: PackageConfig, summary: dict) -> Any:
+def registry_overview(cfg: PackageConfig) -> Any:
     """The live registry overview of the package's repositories."""
     from tasks.registry import overview
 
     prefix = f"{cfg.registry.namespace}/" if cfg.registry.namespace else ""
     # every run renders this: `latest` of each repository, the other tags only counted
-    view = overview(cfg.registry, prefix + cfg.name, max_tags=1)
+    return overview(cfg.registry, prefix + cfg.name, max_tags=1)
+
+
+def registry_view(cfg: PackageConfig, summary: dict, view: Any = None) -> Any:
+    """The registry overview (taken now unless given) and the digests this run pushed."""
     pushed = {p["digest"] for p in summary["pushes"]["list"] if p["digest"]}
-    return {"view": view, "pushed": pushed}
+    return {"view": view or registry_overview(cfg), "pushed": pushed}
 
 
 def report_context(cfg: PackageConfig, record: BuildRecord, summary: dict,
                    source: BuildRecord | None, recent: list[BuildRun],
-                   notes: list[str]) -> dict[str, Any]:
+                   notes: list[str], registry_now: Any = None) -> dict[str, Any]:
     """Everything the report templates show."""
     run = record.run
     return {"cfg": cfg, "run": run, "summary": summary, "notes": notes,
             "steps": record.steps, "timeline": timeline(record),
             "ran": [s for s in record.steps if s.Status in ("run", "failed")],
-            "matrix": compile_matrix(source), "registry": registry_view(cfg, summary),
+            "matrix": compile_matrix(source), "registry": registry_view(cfg, summary, registry_now),
             "recent": recent or [run], "recent_max": max([r.ElapsedSeconds or 0 for r in recent]
                                                          + [run.ElapsedSeconds or 0, 0.001]),
             "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")}

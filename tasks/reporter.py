@@ -61,14 +61,15 @@ class RecordingReporter(ConsoleReporter):
         # before any task's state is read: a second run waits for the first here
         hold_run_lock(Globals.dep_manager.backend.name)
         watch_checks(Globals.dep_manager, self.checked)
-        # loads the records' libraries on the other core while the tasks are checked
-        self.writer = RecordWriter()
         super().initialize(tasks, selected_tasks)
         self.tasks = tasks
         self.selected = reachable(tasks, list(selected_tasks))
         # progress: how many of each stage's tasks this run has reached so far
         self.stage_total = Counter(stage_of(tasks[n]) for n in self.selected if tasks[n].actions)
         self.stage_seen: Counter = Counter()
+        # loads the records' libraries and prepares the reports on the other core while
+        # the tasks are checked and run
+        self.writer = RecordWriter(frozenset(self.reports_requested()))
 
     def progress(self, task) -> str:
         """` [compile 3/16]`: the task's stage and how far this run is through it."""

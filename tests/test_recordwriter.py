@@ -21,7 +21,7 @@ def in_this_process(payload):
 def where_it_ran(monkeypatch):
     """store_and_publish replaced (before the fork) by one that says which process ran it."""
     monkeypatch.setattr(recordwriter, "store_and_publish",
-                        lambda payload: [f"written in {os.getpid()}: {payload[0]}"])
+                        lambda payload, early=None: [f"written in {os.getpid()}: {payload[0]}"])
 
 
 def test_the_writer_does_the_work_in_its_own_process(where_it_ran):
@@ -44,7 +44,7 @@ def test_a_dead_writer_means_the_run_writes_itself(where_it_ran):
 
 
 def test_a_writer_that_fails_hands_the_work_back(monkeypatch):
-    def broken(payload):
+    def broken(payload, early=None):
         raise RuntimeError("database on fire")
 
     monkeypatch.setattr(recordwriter, "store_and_publish", broken)

@@ -253,3 +253,35 @@ def test_report_paths_are_under_the_package_build_folder(tmp_path):
     assert {p.name for p in folder.iterdir()} == {"latest.html", "latest.txt", "summary.json",
                                                   "builds"}
     assert Path(folder / "summary.json").read_text().endswith("}\n")
+
+
+def test_the_registry_overview_taken_during_the_run_is_shown_only_if_nothing_pushed(
+        tmp_path, monkeypatch):
+    from tasks.flags import Flags
+    from tasks.packages import PACKAGES
+    from tasks.registry import RegistryOverview, TagInfo
+    from tasks.report import publish_reports, registry_touched
+
+    demo = make_demo(tmp_path / "ws")  # its registry port is closed
+    monkeypatch.setenv("AXION_CONFIG_DIR", str(demo.root / "config"))
+    monkeypatch.chdir(demo.root)
+    PACKAGES.clear()
+    early = {"demo": RegistryOverview(url="http://127.0.0.1:9", reachable=True,
+                                      repositories=("axion/demo-taken-early",),
+                                      tags=(TagInfo("axion/demo-taken-early", "latest"),))}
+    quiet = record()
+    assert not registry_touched(quiet)
+    assert publish_reports(["demo"], {"demo": quiet}, Flags(), early)[0].startswith(
+        "report of demo: ")
+    html, _ = report_of(demo)
+    assert "axion/demo-taken-early" in html and "could not be read" not in html
+
+    pushed = with_steps(quiet, BuildStep(2, "push", "push:demo:report", "run"))
+    assert registry_touched(pushed)
+    assert registry_touched(with_steps(quiet, BuildStep(2, "image", "image:demo:web", "failed")))
+    assert not registry_touched(
+        with_steps(quiet, BuildStep(2, "push", "push:demo:report", "up-to-date")))
+    publish_reports(["demo"], {"demo": pushed}, Flags(), early)
+    html, _ = report_of(demo)
+    assert "axion/demo-taken-early" not in html and "could not be read" in html  # asked again
+    PACKAGES.clear()
