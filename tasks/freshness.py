@@ -49,15 +49,13 @@ class NamedCheck:
         return f"{type(self).__name__} ({self.reason})"
 
 
-class AnsweredOnce(NamedCheck):
-    """An uptodate check asked at most once per run: it asks the engine or the registry,
-    and `doit info` or a setup task may make doit check a task twice."""
+class OutsideCheck(NamedCheck):
+    """An uptodate check that asks the engine or the registry; doit asks it once per
+    run, from its runner's check (the records take their reasons from that same check)."""
 
     def __call__(self) -> bool:
-        """The check's answer, computed on the first call."""
-        if not hasattr(self, "answer"):
-            self.answer = self.check()
-        return self.answer
+        """The check's answer."""
+        return self.check()
 
     def check(self) -> bool:
         """The actual question."""

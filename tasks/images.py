@@ -27,7 +27,7 @@ from tasks.context import (
     wheelhouse_dir,
     write_context,
 )
-from tasks.freshness import REFRESH_STAMPS, AnsweredOnce
+from tasks.freshness import REFRESH_STAMPS, OutsideCheck
 from tasks.guard import guard_image, key_material
 from tasks.keys import key_paths
 from tasks.packages import PACKAGES
@@ -145,7 +145,7 @@ def caddy_context(cfg: PackageConfig, platform: str):
     return folder
 
 
-class ImageCurrent(AnsweredOnce):
+class ImageCurrent(OutsideCheck):
     """doit uptodate check: the engine holds this image with the expected inputs label."""
 
     reason = "image missing or its inputs changed"

@@ -15,7 +15,7 @@ from doit.exceptions import TaskFailed
 
 from tasks.apptree import arch_of
 from tasks.config import PackageConfig, native_platform
-from tasks.freshness import AnsweredOnce
+from tasks.freshness import OutsideCheck
 from tasks.images import LABEL_INPUTS, engine_facts, image_tag
 from tasks.packages import PACKAGES
 from tasks.push import IMMUTABLE_PREFIX, latest_is, push_ref
@@ -44,7 +44,7 @@ def platform_inputs(cfg: PackageConfig, target: str, platforms: tuple[str, ...],
     return inputs
 
 
-class ManifestCurrent(AnsweredOnce):
+class ManifestCurrent(OutsideCheck):
     """doit uptodate check: the registry holds this exact manifest list as `latest`."""
 
     reason = "registry lacks this manifest list"

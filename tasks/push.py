@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 from doit.exceptions import TaskFailed
 
 from tasks.compile import target_platforms
 from tasks.config import PackageConfig, native_platform
 from tasks.flags import current_flags
-from tasks.freshness import AnsweredOnce
+from tasks.freshness import OutsideCheck
 from tasks.images import LABEL_INPUTS, engine_facts, image_tag, image_targets
 from tasks.packages import PACKAGES
 from tasks.registry import RegistryError, manifest_digest
@@ -47,7 +46,7 @@ def local_inputs(cfg: PackageConfig, target: str, platform: str) -> str:
     return (facts or {}).get("labels", {}).get(LABEL_INPUTS, "")
 
 
-class RegistryCurrent(AnsweredOnce):
+class RegistryCurrent(OutsideCheck):
     """doit uptodate check: the registry holds this content under both tags."""
 
     reason = "registry lacks this image's content"
@@ -76,6 +75,8 @@ def registry_digests(package: str, platform: str) -> dict[tuple[str, str], str]:
     image, and so every immutable tag, is final; each repository changes only through
     its own push, after its own check.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     cfg = PACKAGES.get(package)
     wanted = []
     for target in image_targets(cfg):

@@ -8,7 +8,6 @@ Cython or Docker, so every reporter path runs in a second.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from sqlalchemy import text
 
 from tasks.config import PackageConfig, load_config
 from tasks.records import open_engine
+from workspace import run_env
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -164,10 +164,7 @@ class Demo:
         return self.root / "build"
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AXION_")}
-        env.update(AXION_CONFIG_DIR=str(self.root / "config"), PYTHONPATH=str(ROOT),
-                   PYTHONUNBUFFERED="1", **extra)
-        return env
+        return run_env(self.root / "config", **extra)
 
     def doit(self, *args: str, **extra_env: str) -> subprocess.CompletedProcess:
         """Run the real doit on the demo dodo file."""

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from workspace import run_env
 
 DODO = '''\
 """Two slow tasks that log when they start and end."""
@@ -66,10 +66,7 @@ class Checkout:
         return self.root / "build" / ".axion-run.lock"
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AXION_")}
-        env.update(AXION_CONFIG_DIR=str(self.root / "config"), PYTHONPATH=str(ROOT),
-                   PYTHONUNBUFFERED="1", **extra)
-        return env
+        return run_env(self.root / "config", **extra)
 
     def start(self, *args: str, **env: str) -> subprocess.Popen:
         """A doit run in the background."""

@@ -13,6 +13,15 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 
 
+def run_env(config_dir: Path, **extra: str) -> dict[str, str]:
+    """Environment of a doit run in a test folder: none of this shell's `AXION_*`, the
+    folder's package configs, the project importable, output unbuffered."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AXION_")}
+    env.update(AXION_CONFIG_DIR=str(config_dir), PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1",
+               **extra)
+    return env
+
+
 @dataclass
 class Workspace:
     """config/, the app tree and build/ under one root, as a user's checkout."""
@@ -38,9 +47,7 @@ class Workspace:
 
     def env(self, **extra: str) -> dict[str, str]:
         """Environment for a pipeline run in this workspace."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AXION_")}
-        env.update(AXION_CONFIG_DIR=str(self.config_dir), PYTHONUNBUFFERED="1", **extra)
-        return env
+        return run_env(self.config_dir, **extra)
 
     def doit(self, *args: str, check: bool = False, **extra_env: str):
         """Run the real doit on the project's dodo.py in this workspace."""
