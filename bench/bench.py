@@ -130,11 +130,35 @@ class Bench:
         """Median seconds of `runs` doit runs with nothing to do (start-up included)."""
         return sorted(self.doit(*args) for _ in range(runs))[runs // 2]
 
-    def touch_module(self, index: int = 7) -> None:
-        """Edit one module's code (a change of the compiled output, not only a comment)."""
+    def touch_module(self, index: int = 7) -> tuple[str, int]:
+        """Edit one module's code (a change of the compiled output, not only a comment);
+        the module's name and the stamp its new function returns."""
         path = next((self.root / "app").rglob(f"ObjGen{index}.py"))
         stamp = time.time_ns()
         path.write_text(path.read_text() + f"\n\ndef edited_{stamp}():\n    return {stamp}\n")
+        return f"ObjGen{index}", stamp
+
+
+# imports one module by bare name with every folder of compiled modules on sys.path, as
+# the services do, and calls the function an edit added
+PROBE = ("import pathlib, sys; sys.path[:0] = sorted({{str(p.parent) for p in "
+         "pathlib.Path({root!r}).rglob('*.so')}}); import {module}; "
+         "print({module}.edited_{stamp}())")
+
+
+def assert_shipped(edit: tuple[str, int], *, image: str = "", compiled: Path | None = None,
+                   root: str = "/axion") -> None:
+    """Fail the benchmark unless the edited code is what the image (or compiled tree) runs."""
+    module, stamp = edit
+    if image:
+        command = ["docker", "run", "--rm", "--entrypoint", "python3", image, "-c"]
+    else:
+        command, root = [sys.executable, "-c"], str(compiled)
+    done = subprocess.run([*command, PROBE.format(root=root, module=module, stamp=stamp)],
+                          capture_output=True, text=True)
+    if done.stdout.strip() != str(stamp):
+        raise SystemExit(f"the edit of {module} did not reach {image or compiled}:\n"
+                         f"{done.stdout}{done.stderr}")
 
 
 def cythonize_baseline(app: Path, workdir: Path) -> float:
@@ -216,8 +240,9 @@ def main() -> None:
         cold = bench.doit("-n", "2", "-P", "process", "compile:bench")
         baseline = cythonize_baseline(bench.root / "app", work)
         noop = bench.noop("compile:bench")
-        bench.touch_module()
+        edit = bench.touch_module()
         one = bench.doit("compile:bench")
+        assert_shipped(edit, compiled=bench.root / "build" / "bench" / "linux-amd64" / "compiled")
         print(f"modules: {options.modules}")
         print(f"cold compile, doit -n 2        {cold:7.1f} s")
         print(f"cythonize -j2, same modules    {baseline:7.1f} s")
@@ -232,14 +257,18 @@ def main() -> None:
             noop_all = bench.noop("compile:bench", "image:bench")
             bench.doit("pipeline:bench")
             noop_pipeline = bench.noop("pipeline:bench")
-            bench.touch_module(11)
+            edit = bench.touch_module(11)
             edit_images = bench.doit("compile:bench", "image:bench")
+            for service in ("latest", *SERVICES):
+                assert_shipped(edit, image=f"axion-bench:{service}")
             seed = seed_style_build(bench, work)
-            bench.touch_module(12)
+            edit = bench.touch_module(12)
             seed_edit = seed_style_build(bench, work)
+            assert_shipped(edit, image="axion-bench-seed:latest")
             print(f"no-op compile + images         {noop_all:7.2f} s   (goal <= 1 s)")
             print(f"no-op pipeline (all stages)    {noop_pipeline:7.2f} s   (goal <= 1 s)")
-            print(f"one-module edit through images {edit_images:7.1f} s")
+            print(f"one-module edit through images {edit_images:7.1f} s   (the edit checked in"
+                  f" all {len(SERVICES) + 1} images)")
             print(f"seed-style build after an edit {seed_edit:7.1f} s   (cold {seed:.1f} s)")
             print(f"  speed-up vs seed-style       {ratio(seed_edit, edit_images)}   (goal >= 20x)")
         memory = peak_memory_mb(work / "memory", options.memory_modules)

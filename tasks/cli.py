@@ -63,14 +63,38 @@ def run_doit(arguments: list[str]) -> int:
                     extra_config={}).run(arguments)
 
 
+def project_root(start: Path) -> Path | None:
+    """The nearest folder at or above `start` holding a `dodo.py`, as doit finds it."""
+    for folder in (start, *start.parents):
+        if (folder / "dodo.py").is_file():
+            return folder
+    return None
+
+
+def own_code_command(root: Path, argv: list[str]) -> list[str] | None:
+    """The command that runs this checkout's own code, when `root` is another checkout
+    of this tool than the one imported (one venv serves several clones)."""
+    if root.resolve() == ROOT.resolve() or not (root / "tasks" / "cli.py").is_file():
+        return None
+    return [sys.executable, "-m", "tasks.cli", *argv]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `axion` script."""
+    argv = sys.argv[1:] if argv is None else argv
     args = parser().parse_args(argv)
     if args.config_dir:
         os.environ["AXION_CONFIG_DIR"] = str(Path(args.config_dir).resolve())
-    # doit's settings, its database and the default config folder are the project's
-    os.chdir(ROOT)
-    sys.path.insert(0, str(ROOT))
+    # doit's settings, its database and the default config folder are the project's:
+    # the checkout the command runs in, never the one the venv was set up from
+    root = project_root(Path.cwd()) or ROOT
+    os.chdir(root)
+    command = own_code_command(root, argv)
+    if command:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(root), os.environ.get("PYTHONPATH", "")]))}
+        os.execve(command[0], command, env)
+    sys.path.insert(0, str(root))
     if args.verb in ("explain", "summary", "registry"):
         from tasks.inspect import inspect_command
 

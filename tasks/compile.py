@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import io
 import json
 import os
@@ -174,11 +175,18 @@ def publish_compiled(package: str, platform: str, outputs: list[tuple[str, str]]
         target.rename(old)
     partial.rename(target)
     shutil.rmtree(old, ignore_errors=True)
+    # the content of every module, so whatever depends on this file sees an edit
     manifest = {"package": package, "platform": platform,
                 "toolchain": toolchain_for(package, platform).kind,
-                "modules": sorted(relpath for relpath, _ in outputs)}
+                "modules": sorted(relpath for relpath, _ in outputs),
+                "sha256": {relpath: file_sha256(target / relpath) for relpath, _ in outputs}}
     manifest_path(cfg, platform).write_text(json.dumps(manifest, indent=1))
     return {"modules": len(outputs)}
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file's content."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def meta(cfg: PackageConfig, platform: str, **extra: str) -> dict:

@@ -8,6 +8,7 @@ never copied in.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -69,6 +70,19 @@ def dockerfile_sections(cfg: PackageConfig, platform: str) -> dict[str, str]:
         sections[service.name] = render(TEMPLATE, section="service", service=service,
                                         ai=uses_ai(cfg, service.name), **values)
     return sections
+
+
+def context_settings(cfg: PackageConfig, platform: str) -> str:
+    """Every config value the context is made from, as one canonical text (pure).
+
+    The context task's `config_changed` check: a changed port, argument, script, base
+    image, requirements or exclude list rewrites the context, and so the images.
+    """
+    values = dockerfile_context(cfg, platform)
+    values["services"] = [dataclasses.asdict(s) for s in cfg.services]
+    values.update(platform=platform, ai=cfg.images.ai, compile=dataclasses.asdict(cfg.compile),
+                  arm_exclude_file=cfg.images.arm_exclude_file)
+    return json.dumps(values, sort_keys=True, default=list)
 
 
 def uses_ai(cfg: PackageConfig, service: str) -> bool:

@@ -50,6 +50,11 @@ def image_labels(tag: str) -> dict[str, str]:
     return dict(facts["labels"]) if facts else {}
 
 
+def tag_image(source: str, tag: str) -> None:
+    """Give the image `source` the tag `tag` too."""
+    docker_cli(["tag", source, tag])
+
+
 def remove_image(tag: str) -> None:
     """Remove `tag` if present."""
     docker_cli(["image", "rm", "--force", tag], check=False)

@@ -16,6 +16,9 @@ from pathlib import Path
 PEM_PRIVATE = re.compile(
     rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----\s+(?:[A-Za-z0-9+/=]{16,}\s+){2,}")
 ELF_MAGIC = b"\x7fELF"
+SYSTEM_LIBRARY_DIRS = ("/usr/lib/", "/lib/", "/usr/lib64/", "/lib64/")
+# bump when what counts as a finding changes: layers known clean are scanned again
+RULES_VERSION = b"2"
 # shorter values would match by chance in binaries; they are reported as unguardable
 MIN_SECRET_LENGTH = 8
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -33,15 +36,16 @@ class Finding:
         return f"{self.image}: {self.what} in {self.place}"
 
 
-def scan_bytes(data: bytes, secrets: tuple[bytes, ...]) -> str:
-    """What secret `data` holds ('' when none) — pure.
+def scan_bytes(data: bytes, secrets: tuple[bytes, ...], path: str = "") -> str:
+    """What secret `data` (the file at `path` in the image) holds, '' when none — pure.
 
-    Shared libraries may embed vendor test keys (libgnutls does), so a PEM block in
-    an ELF file is not a finding; the package's own key material is a secret value
-    and is found in any file.
+    System libraries may embed vendor self-test keys (libgnutls does), so a PEM block
+    in an ELF file under a system library folder is not a finding; anywhere else (a
+    compiled app module, the venv) it is. The package's own key material is a secret
+    value and is found in any file.
     """
-    if (b"PRIVATE KEY-----" in data and not data.startswith(ELF_MAGIC)
-            and PEM_PRIVATE.search(data)):
+    if (b"PRIVATE KEY-----" in data and PEM_PRIVATE.search(data)
+            and not (data.startswith(ELF_MAGIC) and path.startswith(SYSTEM_LIBRARY_DIRS))):
         return "a PEM private key"
     for secret in secrets:
         if secret in data:
@@ -71,11 +75,12 @@ def scan_folder(root: Path, secrets: tuple[bytes, ...]) -> list[tuple[str, str]]
         try:
             if path.stat().st_size > MAX_FILE_BYTES:
                 continue
-            what = scan_bytes(path.read_bytes(), secrets)
+            inside = "/" + path.relative_to(root).as_posix()
+            what = scan_bytes(path.read_bytes(), secrets, inside)
         except OSError:
             continue
         if what:
-            found.append(("/" + path.relative_to(root).as_posix(), what))
+            found.append((inside, what))
     return found
 
 
@@ -87,9 +92,10 @@ def scan_layer_tar(tar_path: Path, secrets: tuple[bytes, ...]) -> list[tuple[str
             if not member.isfile() or member.size > MAX_FILE_BYTES:
                 continue
             handle = layer.extractfile(member)
-            what = scan_bytes(handle.read(), secrets) if handle else ""
+            inside = "/" + member.name.lstrip("./")
+            what = scan_bytes(handle.read(), secrets, inside) if handle else ""
             if what:
-                found.append(("/" + member.name.lstrip("./"), what))
+                found.append((inside, what))
     return found
 
 
@@ -183,4 +189,4 @@ def secrets_key(secrets: tuple[bytes, ...]) -> str:
     """A digest naming the set of secrets (never the secrets themselves)."""
     import hashlib
 
-    return hashlib.sha256(b"\0".join(sorted(secrets))).hexdigest()[:16]
+    return hashlib.sha256(b"\0".join([RULES_VERSION, *sorted(secrets)])).hexdigest()[:16]

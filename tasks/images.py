@@ -12,6 +12,7 @@ import shutil
 from collections.abc import Iterator
 
 from doit.exceptions import TaskFailed
+from doit.tools import config_changed
 
 from tasks.apptree import arch_of
 from tasks.compile import base_deps, manifest_path, target_platforms, toolchain_for
@@ -20,6 +21,7 @@ from tasks.context import (
     app_dir,
     context_dir,
     context_manifest_path,
+    context_settings,
     requirement_texts,
     sha256,
     source_inputs,
@@ -44,6 +46,11 @@ def image_tag(cfg: PackageConfig, target: str, platform: str) -> str:
     if platform != native_platform():
         name = f"{name}-{arch_of(platform)}"
     return f"axion-{cfg.name}:{name}"
+
+
+def candidate_tag(tag: str) -> str:
+    """The tag an image is built under until the secret guard has passed it."""
+    return f"{tag}--unguarded"
 
 
 def image_targets(cfg: PackageConfig) -> list[str]:
@@ -183,17 +190,23 @@ def build_target(package: str, target: str, platform: str) -> dict | TaskFailed:
         context, target_name = caddy_context(cfg, platform), None
     # a named builder without an endpoint is a buildx builder of this engine
     builder = cfg.deployment.builder if not cfg.deployment.endpoint else None
-    docker.build_image(context, context / "Dockerfile", target=target_name,
-                       tags=[tag, *extra_tags(cfg, target, platform)],
+    # built under a candidate tag: the image's own tag (which makes it up to date) is
+    # given only once the guard passed, so an interrupted build is never trusted
+    candidate = candidate_tag(tag)
+    docker.build_image(context, context / "Dockerfile", target=target_name, tags=[candidate],
                        build_args=build_args(cfg, target, platform), labels=labels,
                        platform=platform, builder=builder or None)
     private_key = key_paths(cfg.app_root / "data.config", cfg.name)[0]
-    findings = guard_image(tag, (*cfg.secrets(), *key_material(private_key)),
+    findings = guard_image(candidate, (*cfg.secrets(), *key_material(private_key)),
                            cfg.build_root / "guard-clean-layers.json")
     if findings:
+        docker.remove_image(candidate)
         docker.remove_image(tag)
         return TaskFailed("secret guard: image removed, it must not ship:\n"
-                          + "\n".join(str(f) for f in findings))
+                          + "\n".join(str(f).replace(candidate, tag) for f in findings))
+    for name in (tag, *extra_tags(cfg, target, platform)):
+        docker.tag_image(candidate, name)
+    docker.remove_image(candidate)
     size = docker.image_size(tag)
     print(f"{tag}: {size / 1e6:.1f} MB")
     return {"image": tag, "size": size, "inputs": inputs}
@@ -255,7 +268,7 @@ def platform_tasks(cfg: PackageConfig, platform: str, suffix: str) -> Iterator[d
                      *source_inputs(cfg),
                      *(str(p) for p in template_files("dockerfiles"))],
         "targets": [str(context_manifest_path(cfg, platform)), str(app_dir(cfg, platform))],
-        "uptodate": [REFRESH_STAMPS],
+        "uptodate": [config_changed(context_settings(cfg, platform)), REFRESH_STAMPS],
         "meta": meta(cfg, platform),
     }
     for target in image_targets(cfg):

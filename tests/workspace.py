@@ -13,11 +13,11 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 
 
-def run_env(config_dir: Path, **extra: str) -> dict[str, str]:
+def run_env(config_dir: Path, tool: Path = ROOT, **extra: str) -> dict[str, str]:
     """Environment of a doit run in a test folder: none of this shell's `AXION_*`, the
-    folder's package configs, the project importable, output unbuffered."""
+    folder's package configs, the tool's checkout importable, output unbuffered."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AXION_")}
-    env.update(AXION_CONFIG_DIR=str(config_dir), PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1",
+    env.update(AXION_CONFIG_DIR=str(config_dir), PYTHONPATH=str(tool), PYTHONUNBUFFERED="1",
                **extra)
     return env
 
@@ -28,6 +28,7 @@ class Workspace:
 
     root: Path
     package: str
+    tool: Path = ROOT  # the checkout of Axion Build whose dodo.py runs
 
     @property
     def config_dir(self) -> Path:
@@ -47,14 +48,14 @@ class Workspace:
 
     def env(self, **extra: str) -> dict[str, str]:
         """Environment for a pipeline run in this workspace."""
-        return run_env(self.config_dir, **extra)
+        return run_env(self.config_dir, self.tool, **extra)
 
     def doit(self, *args: str, check: bool = False, **extra_env: str):
         """Run the real doit on the project's dodo.py in this workspace."""
         command, rest = ("run", args)
         if args and args[0] in DOIT_COMMANDS:
             command, rest = args[0], args[1:]
-        line = [sys.executable, "-m", "doit", command, "-f", str(ROOT / "dodo.py"),
+        line = [sys.executable, "-m", "doit", command, "-f", str(self.tool / "dodo.py"),
                 "-d", str(self.root), *db_options(self.root, command), *rest]
         done = subprocess.run(line, capture_output=True, text=True, env=self.env(**extra_env),
                               timeout=1800)
@@ -87,6 +88,19 @@ def make_workspace(tmp: Path, package: str = "shop", app_source: Path | None = N
     ws.config_file.write_text(text)
     (ws.root / "build").mkdir(exist_ok=True)
     return ws
+
+
+def copy_checkout(dest: Path, source: Path = ROOT) -> Path:
+    """A second checkout of this tool: its tracked and new files, as a clone has them."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
+                             "--exclude-standard"], cwd=source, capture_output=True,
+                            check=True).stdout.decode().split("\0")
+    for relative in filter(None, listed):
+        path = source / relative
+        if path.is_file():
+            (dest / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, dest / relative)
+    return dest
 
 
 def provision(ws: Workspace) -> None:

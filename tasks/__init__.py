@@ -1,0 +1,1 @@
+"""Axion Build: the doit task creators and the library they call."""

@@ -1,0 +1,63 @@
+"""Every checkout is its own: a second clone served by the same venv reads its own code,
+config, app tree and build folder, whichever clone the venv was installed from."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from workspace import FIXTURES, ROOT, copy_checkout
+
+VENV_BIN = Path(sys.executable).parent
+WHERE = ('\nimport os as _os\nif _os.environ.get("AXION_TEST_WHERE"):\n'
+         '    print("tasks from", __file__)\n')
+
+
+@pytest.fixture
+def second_clone(tmp_path):
+    """A copy of this checkout whose only package is `cloneb`, and which says where its
+    `tasks` package was imported from."""
+    clone = copy_checkout(tmp_path / "clone-b")
+    for config in (clone / "config").glob("*.yaml"):
+        config.unlink()
+    shutil.copytree(FIXTURES / "shop", clone / "apps" / "cloneb")
+    text = (FIXTURES / "shop-config" / "shop.yaml").read_text()
+    (clone / "config" / "cloneb.yaml").write_text(
+        text.replace("name: shop", "name: cloneb").replace("app_root: ../shop",
+                                                           "app_root: ../apps/cloneb"))
+    with (clone / "tasks" / "__init__.py").open("a") as init:
+        init.write(WHERE)
+    return clone
+
+
+def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """A command as a user types it in `cwd`: nothing of this shell's AXION_* or PYTHONPATH."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("AXION_") and k != "PYTHONPATH"}
+    env["AXION_TEST_WHERE"] = "1"
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_doit_in_a_second_clone_uses_that_clone(second_clone):
+    done = run([str(VENV_BIN / "doit"), "list", "--all"], second_clone)
+    assert done.returncode == 0, done.stderr
+    assert f"tasks from {second_clone / 'tasks' / '__init__.py'}" in done.stdout
+    assert "pipeline:cloneb" in done.stdout
+    assert "homechoice" not in done.stdout
+
+
+def test_axion_from_a_subfolder_of_a_second_clone_uses_that_clone(second_clone):
+    done = run([str(VENV_BIN / "axion"), "validate", "cloneb"],
+               second_clone / "apps" / "cloneb" / "factory.util")
+    assert f"tasks from {second_clone / 'tasks' / '__init__.py'}" in done.stdout
+    # the key pair is missing in the new clone: validate names it, in that clone's config
+    assert done.returncode == 1 and "config/cloneb.yaml" in done.stdout
+    assert "doit keys:cloneb" in done.stdout
+    assert (second_clone / "build" / ".doit.sqlite3").exists()
+    assert not (ROOT / "build" / "cloneb").exists()

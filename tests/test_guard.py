@@ -1,0 +1,104 @@
+"""Secret guard: what counts as a finding (pure), a key compiled into a module caught in
+a real image, and an image trusted only once it passed the guard (kill -9 between)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import sysconfig
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tasks.cc import gcc_command
+from tasks.compile import cythonize_one
+from tasks.guard import guard_image, scan_bytes
+from workspace import ROOT, make_workspace, provision, ran_tasks
+
+PEM = (b"-----BEGIN PRIVATE KEY-----\n"
+       + b"MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n" * 3
+       + b"-----END PRIVATE KEY-----\n")
+ELF = b"\x7fELF\x02\x01\x01" + b"\0" * 64
+SECRET = b"s3cret-value-long"
+
+
+@pytest.mark.parametrize(
+    ("data", "path", "expected"),
+    [
+        (PEM, "/axion/resource.config/key.pem", "a PEM private key"),
+        (ELF + PEM, "/usr/lib/x86_64-linux-gnu/libgnutls.so.30", ""),
+        (ELF + PEM, "/lib/x86_64-linux-gnu/libvendor.so", ""),
+        (ELF + PEM, "/axion/factory.core/ObjKeys.so", "a PEM private key"),
+        (ELF + PEM, "/opt/venv/lib/python3.11/site-packages/x/_native.so", "a PEM private key"),
+        (ELF + PEM, "/usr/local/lib/libfoo.so", "a PEM private key"),
+        (ELF + SECRET, "/usr/lib/libsecret-holder.so", "a configured secret value"),
+        (b"-----BEGIN PRIVATE KEY-----\nshort\n", "/axion/notes.txt", ""),
+        (b"plain text", "/axion/readme.txt", ""),
+    ],
+)
+def test_what_is_a_finding(data, path, expected):
+    assert scan_bytes(data, (SECRET,), path) == expected
+
+
+def compiled_module_with_key(folder: Path) -> Path:
+    """A real Cython-compiled module holding a foreign private key as a string constant."""
+    source = folder / "ObjKeys.py"
+    source.write_text(f"KEY = {PEM.decode()!r}\n\ndef key():\n    return KEY\n")
+    c_file, so_file = folder / "ObjKeys.c", folder / "ObjKeys.so"
+    assert cythonize_one(source, c_file, "ObjKeys", {"language_level": 3}, shared=False) == ""
+    subprocess.run(gcc_command(sysconfig.get_paths()["include"], ("-O0",), str(c_file),
+                               str(so_file)), check=True, capture_output=True)
+    assert so_file.read_bytes().startswith(b"\x7fELF")
+    return so_file
+
+
+@pytest.mark.e2e
+def test_a_key_compiled_into_a_module_is_caught(base_images, tmp_path):
+    compiled_module_with_key(tmp_path)
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {base_images[0]}\nCOPY ObjKeys.so /axion/factory.core/ObjKeys.so\n")
+    tag = "axion-test-guard:compiled-key"
+    subprocess.run(["docker", "build", "-q", "-t", tag, str(tmp_path)], check=True,
+                   capture_output=True)
+    try:
+        findings = guard_image(tag, (), tmp_path / "clean.json")
+    finally:
+        subprocess.run(["docker", "rmi", "-f", tag], capture_output=True)
+    assert [(f.place.rsplit(" ", 1)[-1], f.what) for f in findings] == [
+        ("/axion/factory.core/ObjKeys.so", "a PEM private key")]
+
+
+KILL_AT_GUARD = textwrap.dedent("""
+    import os, signal, sys
+    sys.path.insert(0, sys.argv[1])
+    import tasks.images as images
+    # the process dies the moment the guard would start: a kill -9 at that point
+    images.guard_image = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+    images.build_target(sys.argv[2], sys.argv[3], "linux/amd64")
+""")
+
+
+def docker_label(tag: str) -> str:
+    """The inputs label of `tag`, '' when the engine has no such tag."""
+    done = subprocess.run(["docker", "image", "inspect", "--format",
+                           '{{index .Config.Labels "org.axion.inputs"}}', tag],
+                          capture_output=True, text=True)
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+@pytest.mark.e2e
+def test_an_image_killed_before_its_guard_is_not_up_to_date(base_images, tmp_path):
+    ws = make_workspace(tmp_path, "shop")
+    provision(ws)
+    subprocess.run(["docker", "image", "rm", "-f", "axion-shop:stock"], capture_output=True)
+    ws.doit("image:shop:context", check=True)
+    killed = subprocess.run([sys.executable, "-c", KILL_AT_GUARD, str(ROOT), "shop", "stock"],
+                            cwd=ws.root, env=ws.env(), capture_output=True, text=True)
+    assert killed.returncode == -9, killed.stderr
+    assert docker_label("axion-shop:stock--unguarded")
+    assert docker_label("axion-shop:stock") == ""
+    again = ws.doit("image:shop:stock", check=True)
+    assert "image:shop:stock" in ran_tasks(again.stdout)
+    assert docker_label("axion-shop:stock") and not docker_label("axion-shop:stock--unguarded")
+    assert ran_tasks(ws.doit("image:shop:stock", check=True).stdout) == []
