@@ -158,7 +158,7 @@ def write_outputs(cfg: PackageConfig, record: BuildRecord, summary: dict, html: 
                   text: str) -> list[Path]:
     """latest.html, latest.txt, summary.json, and a copy of the report per build."""
     folder = cfg.build_dir / "report"
-    stamp = f"{record.run.StartTime:%Y%m%dT%H%M%S}-{record.run.BuildGuid[:8]}"
+    stamp = f"{record.run.StartTime:%Y%m%dT%H%M%S.%f}-{record.run.BuildGuid[:8]}"
     outputs = {folder / "latest.html": html, folder / "latest.txt": text,
                folder / "summary.json": json.dumps(summary, indent=2) + "\n",
                folder / "builds" / f"{stamp}.html": html,
