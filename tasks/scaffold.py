@@ -22,7 +22,7 @@ from tasks.config import ROOT, SCHEMA, SUBSTRATES, PackageConfig, env_name, read
 from tasks.context import app_dir
 from tasks.helm import DOCUMENT_FOLDERS, chart_paths, chart_templates, document_folders, render_k3s
 from tasks.packages import PACKAGES, config_file
-from tasks.problems import ConfigError, Problem, line_of
+from tasks.problems import ConfigError, Problem, located
 from tasks.render import render
 from tasks.runtime_config import runtime_config_path
 
@@ -195,21 +195,6 @@ def clashes(cfg: PackageConfig, substrate: str,
         if spec.route:
             routes.setdefault(route, f"service {spec.name!r}")
     return found
-
-
-def located(path: Path, doc: Mapping, environ: Mapping[str, str], keys: tuple[str, ...],
-            message: str, fix: str) -> Problem:
-    """A problem at option `keys`, named by where its value came from (file line or env)."""
-    name = env_name(keys)
-    if name in environ:
-        return Problem(Path(f"environment variable {name}"), 0, ".".join(keys), message,
-                       f"{fix} (or unset {name})")
-    node, line = doc, 0
-    for key in keys:
-        if not isinstance(node, Mapping) or key not in node:
-            break
-        line, node = line_of(node, key) or line, node[key]
-    return Problem(path, line, ".".join(keys), message, fix)
 
 
 def render_scaffold(cfg: PackageConfig, substrate: str | None = None,
