@@ -295,29 +295,40 @@ def scaffold_fingerprint(cfg: PackageConfig, substrate: str) -> dict:
     return facts
 
 
-def task_scaffold() -> Iterator[dict]:
-    """Deployment files of each package for its substrate (compose, k3s or supervisor)."""
+def writer_task(cfg: PackageConfig, substrate: str) -> dict:
+    """The parts of a scaffold task that write the deploy files of `substrate`."""
     from doit.tools import config_changed
 
+    return {
+        "actions": [(scaffold_action, [cfg, substrate])],
+        "file_dep": [str(config_file(cfg.name)), *template_inputs(substrate)],
+        "uptodate": [config_changed(scaffold_fingerprint(cfg, substrate))],
+        "meta": {"axion": {"stage": "scaffold", "package": cfg.name, "substrate": substrate}},
+        "doc": f"deployment files of {cfg.name} for {substrate}",
+        "verbosity": 2,
+    }
+
+
+def task_scaffold() -> Iterator[dict]:
+    """Deployment files of each package for its substrate (compose, k3s or supervisor)."""
     from tasks.flags import current_flags
 
     skip = current_flags().skip_deploy
     for cfg in PACKAGES.valid():
         substrate = cfg.deployment.substrate
-        meta = {"axion": {"stage": "scaffold", "package": cfg.name, "substrate": substrate}}
-        task = {"name": cfg.name, "task_dep": [f"config:{cfg.name}"], "meta": meta,
-                "doc": f"deployment files of {cfg.name} for {substrate}"}
         if skip:
-            meta["axion"]["skipped"] = "skip_deploy"
-            yield {**task, "actions": [], "uptodate": [True]}
+            meta = {"axion": {"stage": "scaffold", "package": cfg.name, "substrate": substrate,
+                              "skipped": "skip_deploy"}}
+            yield {"name": cfg.name, "task_dep": [f"config:{cfg.name}"], "meta": meta,
+                   "doc": f"deployment files of {cfg.name} for {substrate}",
+                   "actions": [], "uptodate": [True]}
             continue
         folder = deploy_dir(cfg, substrate)
-        yield {
-            **task,
-            "actions": [(scaffold_action, [cfg, substrate])],
-            "file_dep": [str(config_file(cfg.name)), *template_inputs(substrate)],
-            "targets": [str(folder / p) for p in output_paths(substrate, cfg.name)],
-            "uptodate": [config_changed(scaffold_fingerprint(cfg, substrate))],
-            "clean": True,
-            "verbosity": 2,
-        }
+        yield {**writer_task(cfg, substrate), "name": cfg.name,
+               "task_dep": [f"config:{cfg.name}"],
+               "targets": [str(folder / p) for p in output_paths(substrate, cfg.name)],
+               "clean": True}
+    for package in sorted(set(PACKAGES.names()) - {cfg.name for cfg in PACKAGES.valid()}):
+        # an invalid config stops at validate, which names every problem
+        yield {"name": package, "actions": None, "task_dep": [f"validate:{package}"],
+               "doc": f"deployment files of {package}"}
