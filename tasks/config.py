@@ -220,18 +220,28 @@ def env_name(path: tuple[str, ...]) -> str:
 def read_yaml(path: Path) -> tuple[Any, list[Problem]]:
     """Round-trip load of a YAML file; an unreadable file is a problem, not a crash."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
+        text = data.decode("utf-8")
     except OSError as exc:
         return None, [Problem(path, 0, "", f"cannot read file: {exc.strerror}",
                               f"create {path.name} in {path.parent}")]
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        return None, [Problem(path, line, "", f"not UTF-8 text (byte 0x{data[exc.start]:02x})",
+                              "save the file as UTF-8")]
     try:
-        return yaml_rt().load(text), []
+        doc = yaml_rt().load(text)
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 0
         reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         return None, [Problem(path, line, "", f"unreadable YAML: {reason}",
                               "fix the YAML syntax at that line")]
+    if doc is None:
+        return None, [Problem(path, 0, "", "the file is empty (no settings)",
+                              "write the package:, compile: and services: sections "
+                              "(config/homechoice.yaml is an example)")]
+    return doc, []
 
 
 def yaml_rt() -> YAML:
@@ -254,14 +264,12 @@ def discover_packages(config_dir: Path = CONFIG_DIR) -> list[str]:
 
 def load_config(path: Path, environ: Mapping[str, str] | None = None) -> PackageConfig:
     """Read, override from the environment, check and parse one package config."""
-    from tasks.schema import check_document
+    from tasks.checks import check_config
 
     doc, problems = read_yaml(path)
-    if doc is not None:
-        problems += check_document(doc, path)
-    if problems:
+    if doc is None:
         raise ConfigError(problems)
-    merged, problems = apply_env(doc, path, os.environ if environ is None else environ)
+    merged, problems = check_config(doc, path, os.environ if environ is None else environ)
     if problems:
         raise ConfigError(problems)
     return parse_config(merged, path)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from doit.exceptions import TaskFailed
 
 KEY_BITS = 2048
 
@@ -51,31 +53,60 @@ def write_new(path: Path, data: bytes, mode: int) -> None:
     os.chmod(path, mode)
 
 
-def key_pair_problem(folder: Path, package: str) -> str:
-    """Why the key pair is unusable, or '' when both keys exist, parse and match."""
+def key_pair_problem(folder: Path, package: str) -> tuple[str, str]:
+    """(why the key pair is unusable, the commands that fix it); ('', '') when both keys
+    are files that parse and match, the private one readable by its owner only."""
     private, public = key_paths(folder, package)
-    missing = [p.name for p in (private, public) if not p.exists()]
+    make = f"doit keys:{package}"
+    not_files = [p for p in (private, public) if p.exists() and not p.is_file()]
+    if not_files:
+        # half a pair is refused by provisioning, so both go aside for a new pair
+        return (f"{', '.join(p.name for p in not_files)} in {folder} is not a file",
+                f"{move_away([p for p in (private, public) if p.exists()])}, then run "
+                f"'{make}' for a new pair")
+    missing = [p for p in (private, public) if not p.exists()]
+    if len(missing) == 2:
+        return (f"missing key file(s) {private.name}, {public.name} in {folder}",
+                f"run 'axion keys {package}' (or '{make}')")
     if missing:
-        return f"missing key file(s) {', '.join(missing)} in {folder}"
+        present = public if missing[0] == private else private
+        return (f"missing key file(s) {missing[0].name} in {folder}",
+                f"restore {missing[0].name}, or {move_away([present])} and run '{make}' "
+                "for a new pair")
     try:
         priv = serialization.load_pem_private_key(private.read_bytes(), password=None)
         pub = serialization.load_pem_public_key(public.read_bytes())
-    except (ValueError, TypeError) as exc:
-        return f"unreadable PEM key in {folder}: {exc}"
+    except (ValueError, TypeError, OSError) as exc:
+        return (f"unreadable PEM key in {folder}: {exc}",
+                f"{move_away([private, public])}, then run '{make}' for a new pair")
     if priv.public_key().public_numbers() != pub.public_numbers():
-        return f"{private.name} and {public.name} are not a matching pair"
+        return (f"{private.name} and {public.name} are not a matching pair",
+                f"{move_away([private, public])}, then run '{make}' for a new pair "
+                "(keys are never overwritten)")
     if private.stat().st_mode & 0o077:
-        return f"{private} is readable by others (mode {oct(private.stat().st_mode & 0o777)})"
-    return ""
+        return (f"{private} is readable by others (mode "
+                f"{oct(private.stat().st_mode & 0o777)})",
+                f"chmod 600 {shlex.quote(str(private))}")
+    return "", ""
 
 
-def keys_action(folder: Path, package: str) -> None:
+def move_away(paths: list[Path]) -> str:
+    """The shell command that moves `paths` aside (keys are never overwritten in place)."""
+    return " && ".join(f"mv {shlex.quote(str(p))} {shlex.quote(str(p) + '.old')}"
+                       for p in paths)
+
+
+def keys_action(folder: Path, package: str) -> TaskFailed | None:
     """doit action: provision the pair and say what happened."""
-    created = provision_keys(folder, package)
+    try:
+        created = provision_keys(folder, package)
+    except FileExistsError as exc:
+        return TaskFailed(str(exc))
     for path in created:
         print(f"created {path} (mode {oct(path.stat().st_mode & 0o777)})")
     if not created:
         print(f"{folder}: key pair of {package} already present, left as it is")
+    return None
 
 
 def task_keys():

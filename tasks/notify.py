@@ -37,6 +37,11 @@ def build_message(sender: str, recipients: list[str], subject: str, text: str,
 def send_message(smtp: SmtpSpec, message: EmailMessage, timeout: float = 30.0) -> None:
     """Deliver `message` through the configured server (STARTTLS and login when set)."""
     recipients = message.get_all("To", [])
+    if (smtp.user or smtp.password) and not smtp.starttls:
+        # validate refuses this too; the check here keeps any other caller from leaking
+        raise NotifyError(f"mail to {', '.join(recipients)} via {smtp.host}:{smtp.port} not "
+                          "sent: refusing to send smtp.user's credentials without TLS "
+                          "(set smtp.starttls: true)")
     try:
         with smtplib.SMTP(smtp.host, smtp.port, timeout=timeout) as client:
             client.ehlo()

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from tasks.compile import target_platforms
+from tasks.config import PackageConfig
 from tasks.flags import Flags, current_flags
 from tasks.multiarch import is_multiarch
 from tasks.packages import PACKAGES
 from tasks.report import report_task
+from tasks.scaffold import deploy_dir, output_paths, writer_task
 
 
 def pipeline_steps(package: str, flags: Flags, multiarch: bool = False) -> list[str]:
@@ -29,8 +31,24 @@ def pipeline_steps(package: str, flags: Flags, multiarch: bool = False) -> list[
     if not flags.skip_push and not multiarch:
         steps.append(f"push:{package}:{flags.service}" if flags.service else f"push:{package}")
     if not flags.skip_deploy:
-        steps.append(f"scaffold:{package}")
+        # after every step it needs, never beside them: see published_scaffold_task
+        steps.append(f"pipeline:{package}:scaffold")
     return steps
+
+
+def published_scaffold_task(cfg: PackageConfig, after: list[str]) -> dict:
+    """The pipeline's scaffold: written only when every step before it (build, push)
+    succeeded, so deploy files never point at images that failed to publish.
+
+    A task of its own because `scaffold:<pkg>` alone must not build or push; it declares
+    no targets (they are `scaffold:<pkg>`'s) and checks they exist instead.
+    """
+    substrate = cfg.deployment.substrate
+    folder = deploy_dir(cfg, substrate)
+    outputs = [folder / p for p in output_paths(substrate, cfg.name)]
+    task = writer_task(cfg, substrate)
+    return {**task, "name": f"{cfg.name}:scaffold", "task_dep": list(after),
+            "uptodate": [*task["uptodate"], lambda: all(p.is_file() for p in outputs)]}
 
 
 def task_pipeline() -> Iterator[dict]:
@@ -39,7 +57,10 @@ def task_pipeline() -> Iterator[dict]:
     for cfg in PACKAGES.valid():
         # the pipeline's last step is the report of this run, after every stage
         multiarch = is_multiarch(target_platforms(cfg))
-        yield {**report_task(cfg, after=pipeline_steps(cfg.name, flags, multiarch)),
+        steps = pipeline_steps(cfg.name, flags, multiarch)
+        if not flags.skip_deploy:
+            yield published_scaffold_task(cfg, after=steps[:-1])
+        yield {**report_task(cfg, after=steps),
                "doc": f"the whole pipeline of {cfg.name}, then its build report"}
     valid = {cfg.name for cfg in PACKAGES.valid()}
     for package in sorted(set(PACKAGES.names()) - valid):

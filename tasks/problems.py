@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,3 +50,20 @@ def line_of(node: Any, key: Any = None) -> int:
         return lc.key(key)[0] + 1
     except (KeyError, IndexError, TypeError, AttributeError):
         return lc.line + 1
+
+
+def located(path: Path, doc: Any, environ: Mapping[str, str], keys: tuple[str, ...],
+            message: str, fix: str) -> Problem:
+    """A problem at option `keys`, named by where its value came from (file line or env)."""
+    from tasks.config import env_name
+
+    name = env_name(keys)
+    if name in environ:
+        return Problem(Path(f"environment variable {name}"), 0, ".".join(keys), message,
+                       f"{fix} (or unset {name})")
+    node, line = doc, 0
+    for key in keys:
+        if not isinstance(node, Mapping) or key not in node:
+            break
+        line, node = line_of(node, key) or line, node[key]
+    return Problem(path, line, ".".join(keys), message, fix)

@@ -22,7 +22,7 @@ from tasks.config import ROOT, SCHEMA, SUBSTRATES, PackageConfig, env_name, read
 from tasks.context import app_dir
 from tasks.helm import DOCUMENT_FOLDERS, chart_paths, chart_templates, document_folders, render_k3s
 from tasks.packages import PACKAGES, config_file
-from tasks.problems import ConfigError, Problem, line_of
+from tasks.problems import ConfigError, Problem, located
 from tasks.render import render
 from tasks.runtime_config import runtime_config_path
 
@@ -197,21 +197,6 @@ def clashes(cfg: PackageConfig, substrate: str,
     return found
 
 
-def located(path: Path, doc: Mapping, environ: Mapping[str, str], keys: tuple[str, ...],
-            message: str, fix: str) -> Problem:
-    """A problem at option `keys`, named by where its value came from (file line or env)."""
-    name = env_name(keys)
-    if name in environ:
-        return Problem(Path(f"environment variable {name}"), 0, ".".join(keys), message,
-                       f"{fix} (or unset {name})")
-    node, line = doc, 0
-    for key in keys:
-        if not isinstance(node, Mapping) or key not in node:
-            break
-        line, node = line_of(node, key) or line, node[key]
-    return Problem(path, line, ".".join(keys), message, fix)
-
-
 def render_scaffold(cfg: PackageConfig, substrate: str | None = None,
                     options: ScaffoldOptions | None = None,
                     environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -310,29 +295,40 @@ def scaffold_fingerprint(cfg: PackageConfig, substrate: str) -> dict:
     return facts
 
 
-def task_scaffold() -> Iterator[dict]:
-    """Deployment files of each package for its substrate (compose, k3s or supervisor)."""
+def writer_task(cfg: PackageConfig, substrate: str) -> dict:
+    """The parts of a scaffold task that write the deploy files of `substrate`."""
     from doit.tools import config_changed
 
+    return {
+        "actions": [(scaffold_action, [cfg, substrate])],
+        "file_dep": [str(config_file(cfg.name)), *template_inputs(substrate)],
+        "uptodate": [config_changed(scaffold_fingerprint(cfg, substrate))],
+        "meta": {"axion": {"stage": "scaffold", "package": cfg.name, "substrate": substrate}},
+        "doc": f"deployment files of {cfg.name} for {substrate}",
+        "verbosity": 2,
+    }
+
+
+def task_scaffold() -> Iterator[dict]:
+    """Deployment files of each package for its substrate (compose, k3s or supervisor)."""
     from tasks.flags import current_flags
 
     skip = current_flags().skip_deploy
     for cfg in PACKAGES.valid():
         substrate = cfg.deployment.substrate
-        meta = {"axion": {"stage": "scaffold", "package": cfg.name, "substrate": substrate}}
-        task = {"name": cfg.name, "task_dep": [f"config:{cfg.name}"], "meta": meta,
-                "doc": f"deployment files of {cfg.name} for {substrate}"}
         if skip:
-            meta["axion"]["skipped"] = "skip_deploy"
-            yield {**task, "actions": [], "uptodate": [True]}
+            meta = {"axion": {"stage": "scaffold", "package": cfg.name, "substrate": substrate,
+                              "skipped": "skip_deploy"}}
+            yield {"name": cfg.name, "task_dep": [f"config:{cfg.name}"], "meta": meta,
+                   "doc": f"deployment files of {cfg.name} for {substrate}",
+                   "actions": [], "uptodate": [True]}
             continue
         folder = deploy_dir(cfg, substrate)
-        yield {
-            **task,
-            "actions": [(scaffold_action, [cfg, substrate])],
-            "file_dep": [str(config_file(cfg.name)), *template_inputs(substrate)],
-            "targets": [str(folder / p) for p in output_paths(substrate, cfg.name)],
-            "uptodate": [config_changed(scaffold_fingerprint(cfg, substrate))],
-            "clean": True,
-            "verbosity": 2,
-        }
+        yield {**writer_task(cfg, substrate), "name": cfg.name,
+               "task_dep": [f"config:{cfg.name}"],
+               "targets": [str(folder / p) for p in output_paths(substrate, cfg.name)],
+               "clean": True}
+    for package in sorted(set(PACKAGES.names()) - {cfg.name for cfg in PACKAGES.valid()}):
+        # an invalid config stops at validate, which names every problem
+        yield {"name": package, "actions": None, "task_dep": [f"validate:{package}"],
+               "doc": f"deployment files of {package}"}

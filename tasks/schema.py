@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tasks.config import PLATFORMS, REQUIRED, SCHEMA, SERVICE_SCHEMA, SUBSTRATES
+from tasks.config import REQUIRED, SCHEMA, SERVICE_SCHEMA
 from tasks.problems import Problem, line_of
 
 TYPE_WORDS = {"str": "a string", "int": "an integer", "bool": "true or false",
@@ -72,7 +72,7 @@ def check_document(doc: Any, path: Path) -> list[Problem]:
                 problems.append(Problem(path, line_of(doc, section), f"{section}.{key}",
                                         "missing required option",
                                         f"add '{key}:' under '{section}:'"))
-    problems += check_values(doc, path)
+    problems += check_ports(doc.get("services"), path)
     return problems
 
 
@@ -124,36 +124,6 @@ def check_service(spec: Any, where: str, line: int, path: Path) -> list[Problem]
     if route and spec.get("port") is None:
         problems.append(Problem(path, line_of(spec, "route"), f"{where}.route",
                                 "a routed service needs a port", "add 'port: <number>'"))
-    return problems
-
-
-def check_values(doc: Mapping, path: Path) -> list[Problem]:
-    """Cross-field checks: unique ports, known substrate and platforms, a safe name."""
-    problems = []
-    package = doc.get("package")
-    name = package.get("name") if isinstance(package, Mapping) else None
-    if isinstance(name, str) and not name.replace("-", "").replace("_", "").isalnum():
-        problems.append(Problem(path, line_of(doc["package"], "name"), "package.name",
-                                f"{name!r} is not a valid package name",
-                                "use letters, digits, '-' and '_' only"))
-    elif isinstance(name, str) and name != path.stem:
-        problems.append(Problem(path, line_of(doc["package"], "name"), "package.name",
-                                f"{name!r} does not match the file name {path.name}",
-                                f"rename the file to {name}.yaml or set name: {path.stem}"))
-    problems += check_ports(doc.get("services"), path)
-    deployment = doc.get("deployment")
-    if isinstance(deployment, Mapping):
-        substrate = deployment.get("substrate")
-        if isinstance(substrate, str) and substrate not in SUBSTRATES:
-            problems.append(Problem(path, line_of(deployment, "substrate"),
-                                    "deployment.substrate", f"unknown substrate {substrate!r}",
-                                    f"use one of: {', '.join(SUBSTRATES)}"))
-        plat = deployment.get("platform")
-        for item in (plat.split(",") if isinstance(plat, str) and plat else []):
-            if item.strip() not in PLATFORMS:
-                problems.append(Problem(path, line_of(deployment, "platform"),
-                                        "deployment.platform", f"unknown platform {item!r}",
-                                        f"use {' or '.join(PLATFORMS)}, comma-separated"))
     return problems
 
 

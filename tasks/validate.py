@@ -8,81 +8,76 @@ from pathlib import Path
 
 from doit.exceptions import TaskFailed
 
-from tasks.config import PackageConfig, apply_env, parse_config, read_yaml
+from tasks.checks import check_config
+from tasks.config import PackageConfig, parse_config, read_yaml
+from tasks.flags import current_flags
 from tasks.keys import key_pair_problem, key_paths
+from tasks.modulenames import clash_problems, python_modules
 from tasks.packages import PACKAGES, config_file, env_snapshot
 from tasks.problems import ConfigError, Problem, line_of
-from tasks.schema import check_document
+from tasks.references import app_root_of, file_problems
+from tasks.values import SAFE_NAME, section, value_warnings
 
 
-def validate_file(path: Path, environ: Mapping[str, str] | None = None) -> list[Problem]:
-    """Every problem of one package config: YAML, schema, environment, files and keys."""
+def review(path: Path, environ: Mapping[str, str] | None = None
+           ) -> tuple[list[Problem], list[Problem]]:
+    """(problems, warnings) of one package config: YAML, schema, environment, values,
+    paths, files, modules and keys, all in one pass."""
     environ = os.environ if environ is None else environ
     doc, problems = read_yaml(path)
     if doc is None:
-        return problems
-    problems += check_document(doc, path)
-    if problems:
-        return problems
-    merged, problems = apply_env(doc, path, environ)
-    if problems:
-        return problems
-    cfg = parse_config(merged, path)
-    problems = check_files(cfg, doc)
-    if cfg.app_root.is_dir():
-        problems += check_keys(cfg, doc)
-    return problems
+        return problems, []
+    merged, problems = check_config(doc, path, environ)
+    problems += file_problems(merged, doc, path, environ)
+    clashes, warnings = clash_problems(merged, path)
+    problems += clashes
+    problems += check_keys(merged, doc, path)
+    if not problems:
+        problems += compiled_output_problems(parse_config(merged, path))
+    return problems, [*value_warnings(merged, doc, path, environ), *warnings]
 
 
-def check_files(cfg: PackageConfig, doc: Mapping) -> list[Problem]:
-    """Referenced folders and files exist in the app tree."""
-    path = cfg.path
-    package = doc["package"]
-    if not cfg.app_root.is_dir():
-        return [Problem(path, line_of(package, "app_root"), "package.app_root",
-                        f"app tree {cfg.app_root} does not exist",
-                        "point app_root at the app tree, relative to this file")]
-    problems = []
-    services = doc["services"] or {}
-    for spec in cfg.services:
-        if not (cfg.app_root / spec.script).is_file():
-            problems.append(Problem(path, line_of(services[spec.name], "script"),
-                                    f"services.{spec.name}.script",
-                                    f"{spec.script} not found in {cfg.app_root}",
-                                    f"create {spec.script} or fix the script name"))
-    comp = doc["compile"]
-    for index, folder in enumerate(cfg.compile.factory_sets):
-        if not (cfg.app_root / folder).is_dir():
-            problems.append(Problem(path, line_of(comp["factory_sets"], index),
-                                    "compile.factory_sets", f"folder {folder} not found in "
-                                    f"{cfg.app_root}", "remove it or create the folder"))
-    for index, module in enumerate(cfg.compile.exclude):
-        if not (cfg.app_root / module).is_file():
-            problems.append(Problem(path, line_of(comp["exclude"], index), "compile.exclude",
-                                    f"excluded module {module} not found",
-                                    "use a path relative to the app tree"))
-    images = doc.get("images") or {}
-    for option in ("requirements_file",):
-        relative = getattr(cfg.images, option)
-        if not (cfg.app_root / relative).is_file():
-            problems.append(Problem(path, line_of(images, option) or line_of(doc, "images"),
-                                    f"images.{option}", f"{relative} not found in "
-                                    f"{cfg.app_root}", f"create {relative} or fix the path"))
-    return problems
+def validate_file(path: Path, environ: Mapping[str, str] | None = None) -> list[Problem]:
+    """Every problem of one package config (see `review`)."""
+    return review(path, environ)[0]
 
 
-def check_keys(cfg: PackageConfig, doc: Mapping) -> list[Problem]:
+def check_keys(merged: Mapping, doc: Mapping, path: Path) -> list[Problem]:
     """The package's PEM key pair exists in data.config/ and matches."""
-    problem = key_pair_problem(cfg.app_root / "data.config", cfg.name)
+    name = section(merged, "package").get("name")
+    root = app_root_of(merged, path)
+    # a bad name or tree is reported as such; its keys would be looked for in the wrong place
+    if name != path.stem or not SAFE_NAME.match(name) or not root or not root.is_dir():
+        return []
+    problem, fix = key_pair_problem(root / "data.config", name)
     if not problem:
         return []
-    return [Problem(cfg.path, line_of(doc["package"], "name"), "package.name", problem,
-                    f"run 'axion keys {cfg.name}' (or 'doit keys:{cfg.name}')")]
+    return [Problem(path, line_of(doc["package"], "name"), "package.name", problem, fix)]
+
+
+def compiled_output_problems(cfg: PackageConfig) -> list[Problem]:
+    """With `skip_compile`, the compiled output it reuses must exist for every platform."""
+    if not current_flags().skip_compile:
+        return []
+    return [Problem(Path("doit variable skip_compile"), 0, "skip_compile",
+                    f"nothing compiled yet for {platform} ({manifest} is missing)",
+                    f"run once without skip_compile (doit compile:{cfg.name})")
+            for platform, manifest in missing_manifests(cfg)]
+
+
+def missing_manifests(cfg: PackageConfig) -> list[tuple[str, Path]]:
+    """(platform, manifest) of each target platform that has no complete compiled tree."""
+    from tasks.compile import manifest_path, target_platforms
+
+    found = ((p, manifest_path(cfg, p)) for p in target_platforms(cfg))
+    return [(platform, manifest) for platform, manifest in found if not manifest.is_file()]
 
 
 def validate_action(path: Path) -> TaskFailed | None:
-    """doit action: print every problem and fail, or pass silently."""
-    problems = validate_file(path)
+    """doit action: print every warning and problem and fail on problems, or pass."""
+    problems, warnings = review(path)
+    for warning in warnings:
+        print(f"warning: {warning}")
     if problems:
         return TaskFailed(ConfigError(problems).report())
     print(f"{path.name}: valid")
@@ -98,24 +93,31 @@ def validate_inputs(package: str) -> list[str]:
         files += [cfg.app_root / s.script for s in cfg.services]
         files += [cfg.app_root / cfg.images.requirements_file]
         files += list(key_paths(cfg.app_root / "data.config", cfg.name))
-    return [str(f) for f in files if f.exists()]
+    return [str(f) for f in files if f.is_file()]
+
+
+def validate_facts(package: str, inputs: list[str]) -> dict:
+    """What validation reads besides file contents: the environment, which files and
+    modules exist, and (with skip_compile) which compiled trees are missing."""
+    cfg = PACKAGES.get(package)
+    facts = {"package": package, "env": env_snapshot(), "inputs": inputs}
+    if isinstance(cfg, PackageConfig):
+        facts["modules"] = python_modules(cfg.app_root, cfg.compile)
+        if current_flags().skip_compile:
+            facts["uncompiled"] = [str(m) for _, m in missing_manifests(cfg)]
+    return facts
 
 
 def task_validate() -> Iterator[dict]:
     """Check each package's config, files and keys; every problem at once."""
+    from doit.tools import config_changed
+
     for package in PACKAGES.names():
         inputs = validate_inputs(package)
         yield {
             "name": package,
             "actions": [(validate_action, [config_file(package)])],
             "file_dep": inputs,
-            "uptodate": [config_changed_env(package, inputs)],
+            "uptodate": [config_changed(validate_facts(package, inputs))],
             "verbosity": 2,
         }
-
-
-def config_changed_env(package: str, inputs: list[str]):
-    """doit `config_changed` over the AXION_* environment and the set of inputs."""
-    from doit.tools import config_changed
-
-    return config_changed({"package": package, "env": env_snapshot(), "inputs": inputs})

@@ -159,3 +159,25 @@ def test_smtp_failure_never_fails_the_build(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "axion: WARNING: report not mailed: mail to ops@example.com" in done.stdout
     assert (demo.build / "demo" / "report" / "latest.html").exists()
+
+
+def test_credentials_are_never_sent_without_tls():
+    logins = []
+
+    def record_login(server, session, envelope, mechanism, auth_data):
+        logins.append(auth_data)
+        return AuthResult(success=True, handled=False)
+
+    inbox = Inbox()
+    # a server that would take a password in clear text
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(),
+                            authenticator=record_login, auth_require_tls=False)
+    controller.start()
+    try:
+        spec = SmtpSpec(port=controller.port, user="builder", password="s3cret-value")
+        with pytest.raises(NotifyError, match="refusing to send smtp.user's credentials "
+                                              r"without TLS \(set smtp.starttls: true\)"):
+            send_report(spec, "ops@example.com", "s", "t", "h")
+    finally:
+        controller.stop()
+    assert logins == [] and inbox.envelopes == []

@@ -15,7 +15,8 @@ import pytest
 
 from tasks.cli import doit_arguments, parser
 from tasks.flags import Flags
-from tasks.pipeline import pipeline_steps
+from tasks.pipeline import pipeline_steps, task_pipeline
+from tasks.scaffold import task_scaffold
 from workspace import ROOT, make_workspace, provision, ran_tasks
 
 REGISTRY = "127.0.0.1:5000"
@@ -25,14 +26,14 @@ REGISTRY = "127.0.0.1:5000"
     ("flags", "multiarch", "expected"),
     [
         (Flags(), False, ["validate:p", "config:p", "compile:p", "image:p", "push:p",
-                          "scaffold:p"]),
+                          "pipeline:p:scaffold"]),
         (Flags(skip_compile=True, skip_push=True, skip_deploy=True), False,
          ["validate:p", "config:p", "image:p"]),
         (Flags(service="web"), False, ["validate:p", "config:p", "compile:p", "image:p:web",
-                                       "push:p:web", "scaffold:p"]),
-        (Flags(), True, ["validate:p", "config:p", "compile:p", "image:p", "scaffold:p"]),
+                                       "push:p:web", "pipeline:p:scaffold"]),
+        (Flags(), True, ["validate:p", "config:p", "compile:p", "image:p", "pipeline:p:scaffold"]),
         (Flags(service="web"), True, ["validate:p", "config:p", "compile:p",
-                                      "image:p:web:manifest", "scaffold:p"]),
+                                      "image:p:web:manifest", "pipeline:p:scaffold"]),
     ],
 )
 def test_pipeline_steps_follow_the_flags(flags, multiarch, expected):
@@ -139,3 +140,31 @@ def test_kill_9_mid_compile_then_the_next_run_finishes(shop):
     assert len([m for m in manifest["modules"] if "ObjMany" in m]) == 30
     assert not list(modules.rglob("*.partial"))
     assert ran_tasks(shop.doit("compile:shop", check=True).stdout) == []
+
+
+def test_the_pipeline_scaffolds_only_after_every_step_before_it(tmp_path, monkeypatch):
+    from tasks.packages import PACKAGES
+
+    ws = make_workspace(tmp_path)
+    monkeypatch.setenv("AXION_CONFIG_DIR", str(ws.config_dir))
+    PACKAGES.clear()
+    try:
+        tasks = {t["name"]: t for t in task_pipeline()}
+        (alone,) = list(task_scaffold())
+    finally:
+        PACKAGES.clear()
+    assert tasks["shop:scaffold"]["task_dep"] == ["validate:shop", "config:shop", "compile:shop",
+                                                  "image:shop", "push:shop"]
+    assert tasks["shop"]["task_dep"][-1] == "pipeline:shop:scaffold"
+    assert alone["task_dep"] == ["config:shop"]  # `doit scaffold:shop` builds nothing
+
+
+def test_a_failed_step_leaves_the_deploy_files_unwritten(tmp_path):
+    ws = make_workspace(tmp_path)
+    provision(ws)
+    (ws.app / "factory.util" / "ObjMath.py").write_text("def broken(:\n")
+    done = ws.doit("pipeline:shop", "skip_push=1")
+    assert done.returncode != 0
+    assert "compile:shop:amd64:factory.util/ObjMath.py" in done.stdout + done.stderr
+    assert "pipeline:shop:scaffold" not in ran_tasks(done.stdout)
+    assert not (ws.build / "deploy").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -68,7 +69,8 @@ BAD_CONFIGS = [
      "(fix: rename the file to shops.yaml or set name: shop)"),
     (("  name: shop\n", "  name: sh op\n"),
      ":3: package.name: 'sh op' is not a valid package name "
-     "(fix: use letters, digits, '-' and '_' only)"),
+     "(fix: use lower-case letters, digits, '-' and '_', starting and ending with a letter or "
+     "digit (at most 63))"),
     (("  app_root: ../shop\n", "  app_root: ../nowhere\n"),
      ":4: package.app_root: app tree nowhere does not exist "
      "(fix: point app_root at the app tree, relative to this file)"),
@@ -122,18 +124,73 @@ def test_unreadable_yaml_and_missing_file(ws, monkeypatch):
     assert "cannot read file" in str(missing)
 
 
-def test_missing_or_mismatched_keys_point_at_the_key_command(ws, monkeypatch):
+def apply_fix(ws, problem) -> None:
+    """Run a problem's fix as a user would: its shell commands, then its doit command."""
+    commands = problem.fix.split(", then run ")[0].split(", or ")[-1].split(" and run ")[0]
+    if not commands.startswith("run "):
+        subprocess.run(commands, shell=True, check=True, cwd=ws.root)
+    if "doit keys:shop" in problem.fix:
+        ws.doit("keys:shop", check=True)
+
+
+def test_missing_keys_point_at_the_key_command(ws, monkeypatch):
     monkeypatch.chdir(ws.root)
-    private, public = key_paths(ws.app / "data.config", "shop")
-    public.unlink()
+    for key in key_paths(ws.app / "data.config", "shop"):
+        key.unlink()
     [problem] = validate_file(Path("config/shop.yaml"), environ={})
-    assert "missing key file(s) shop_public.pem" in str(problem)
-    assert "fix: run 'axion keys shop'" in str(problem)
+    assert "missing key file(s) shop_private.pem, shop_public.pem" in str(problem)
+    assert "fix: run 'axion keys shop' (or 'doit keys:shop')" in str(problem)
+    ws.doit("keys:shop", check=True)
+    assert validate_file(Path("config/shop.yaml"), environ={}) == []
+
+
+def break_half(ws):
+    key_paths(ws.app / "data.config", "shop")[1].unlink()
+
+
+def break_mismatch(ws):
     other = ws.root / "other"
     provision_keys(other, "shop")
-    public.write_bytes(key_paths(other, "shop")[1].read_bytes())
+    key_paths(ws.app / "data.config", "shop")[1].write_bytes(
+        key_paths(other, "shop")[1].read_bytes())
+
+
+def break_mode(ws):
+    key_paths(ws.app / "data.config", "shop")[0].chmod(0o644)
+
+
+def break_directory(ws):
+    public = key_paths(ws.app / "data.config", "shop")[1]
+    public.unlink()
+    public.mkdir()
+
+
+# (how the pair is broken, the message, the fix) — each fix is then run and must work
+BROKEN_KEYS = [
+    (break_half, "package.name: missing key file(s) shop_public.pem in shop/data.config",
+     "(fix: restore shop_public.pem, or mv shop/data.config/shop_private.pem "
+     "shop/data.config/shop_private.pem.old and run 'doit keys:shop' for a new pair)"),
+    (break_mismatch, "package.name: shop_private.pem and shop_public.pem are not a matching pair",
+     "(fix: mv shop/data.config/shop_private.pem shop/data.config/shop_private.pem.old && "
+     "mv shop/data.config/shop_public.pem shop/data.config/shop_public.pem.old, then run "
+     "'doit keys:shop' for a new pair (keys are never overwritten))"),
+    (break_mode, "package.name: shop/data.config/shop_private.pem is readable by others "
+     "(mode 0o644)", "(fix: chmod 600 shop/data.config/shop_private.pem)"),
+    (break_directory, "package.name: shop_public.pem in shop/data.config is not a file",
+     "(fix: mv shop/data.config/shop_private.pem shop/data.config/shop_private.pem.old && "
+     "mv shop/data.config/shop_public.pem shop/data.config/shop_public.pem.old, then run "
+     "'doit keys:shop' for a new pair)"),
+]
+
+
+@pytest.mark.parametrize(("breaks", "message", "fix"), BROKEN_KEYS)
+def test_broken_keys_give_a_fix_that_works(ws, monkeypatch, breaks, message, fix):
+    monkeypatch.chdir(ws.root)
+    breaks(ws)
     [problem] = validate_file(Path("config/shop.yaml"), environ={})
-    assert "are not a matching pair" in str(problem)
+    assert str(problem) == f"config/shop.yaml:3: {message} {fix}"
+    apply_fix(ws, problem)
+    assert validate_file(Path("config/shop.yaml"), environ={}) == []
 
 
 def test_three_mistakes_are_reported_together_by_doit(ws):
@@ -189,7 +246,7 @@ def test_keys_are_a_pair_private_0600_and_never_overwritten(tmp_path):
     private, public = key_paths(folder, "pkg")
     assert created == [private, public]
     assert stat.S_IMODE(os.stat(private).st_mode) == 0o600
-    assert key_pair_problem(folder, "pkg") == ""
+    assert key_pair_problem(folder, "pkg") == ("", "")
     before = private.read_bytes()
     assert provision_keys(folder, "pkg") == []
     assert private.read_bytes() == before
@@ -205,3 +262,48 @@ def test_keys_task_is_idempotent(ws):
     done = ws.doit("keys:shop", check=True)
     assert uptodate_tasks(done.stdout) == ["keys:shop"]
     assert key.read_bytes() == before
+
+
+def test_six_mistakes_of_every_kind_are_reported_in_one_pass(ws, monkeypatch):
+    monkeypatch.chdir(ws.root)
+    edit(ws, "  name: shop\n", "  name: shop\n  colour: blue\n")           # schema
+    edit(ws, "    script: ServeStock.py\n", "    script: ServeStocks.py\n")  # missing file
+    edit(ws, "  exclude: []\n", "  exclude: [../x.py]\n")                    # leaves the tree
+    key_paths(ws.app / "data.config", "shop")[0].chmod(0o644)              # key
+    environ = {"AXION_SERVICES_SHOP_PORT": "lots",                         # env type
+               "AXION_DEPLOYMENT_SUBSTRATE": "swarm"}                      # env value
+    problems = validate_file(Path("config/shop.yaml"), environ=environ)
+    assert [p.field for p in problems] == [
+        "package.colour", "services.shop.port", "deployment.substrate", "compile.exclude",
+        "services.stock.script", "package.name"]
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    (b"", "config/shop.yaml: the file is empty (no settings) (fix: write the package:, "
+          "compile: and services: sections (config/homechoice.yaml is an example))"),
+    (b"# only a comment\n", "config/shop.yaml: the file is empty (no settings) (fix: write "
+     "the package:, compile: and services: sections (config/homechoice.yaml is an example))"),
+    (b"package:\n  name: sh\xe9p\n", "config/shop.yaml:2: not UTF-8 text (byte 0xe9) "
+     "(fix: save the file as UTF-8)"),
+])
+def test_unreadable_config_is_a_problem_not_a_traceback(ws, content, expected):
+    ws.config_file.write_bytes(content)
+    done = ws.doit("pipeline:shop", "skip_push=1")
+    out = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert expected in out, out
+    assert "Traceback" not in out
+    assert ran_tasks(done.stdout) == ["validate:shop"]
+
+
+def test_skip_compile_with_nothing_compiled_is_a_problem(ws):
+    done = ws.doit("validate:shop", "skip_compile=1")
+    out = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert ("doit variable skip_compile: skip_compile: nothing compiled yet for linux/amd64 "
+            "(build/shop/linux-amd64/compiled.json is missing) (fix: run once without "
+            "skip_compile (doit compile:shop))") in out, out
+    assert "Traceback" not in out
+    # up to date without the flag, it still runs (and fails) when the flag is given
+    ws.doit("validate:shop", check=True)
+    assert ws.doit("validate:shop", "skip_compile=1").returncode != 0
