@@ -58,6 +58,8 @@ def run_doit(arguments: list[str]) -> int:
 
     import dodo
 
+    # doit's hints name its own command ("doit list"), which works here; "axion list" does not
+    DoitMain.BIN_NAME = "doit"
     # doit reads [tool.doit] only from a file named exactly pyproject.toml, in the cwd
     return DoitMain(ModuleTaskLoader(dodo), config_filenames=["pyproject.toml"],
                     extra_config={}).run(arguments)

@@ -61,3 +61,11 @@ def test_axion_from_a_subfolder_of_a_second_clone_uses_that_clone(second_clone):
     assert "doit keys:cloneb" in done.stdout
     assert (second_clone / "build" / ".doit.sqlite3").exists()
     assert not (ROOT / "build" / "cloneb").exists()
+
+
+def test_axion_hints_name_a_command_that_exists(second_clone):
+    done = run([str(VENV_BIN / "axion"), "compile", "nosuchpkg"], second_clone)
+    assert done.returncode == 3
+    assert 'Type "doit list" to see available tasks' in done.stderr
+    listed = run([str(VENV_BIN / "doit"), "list"], second_clone)
+    assert listed.returncode == 0 and "pipeline" in listed.stdout
