@@ -67,6 +67,7 @@ class RecordingReporter(ConsoleReporter):
         self.writer: RecordWriter | None = None
         self.touched: set[str] = set()
         self.undo_signal = None
+        self.state_lost = False
         # tells the report task (also in worker processes) the report comes at the end
         os.environ[ACTIVE_ENV] = str(os.getpid())
 
@@ -80,7 +81,7 @@ class RecordingReporter(ConsoleReporter):
         checks_fail_their_task(state)  # first: the watcher below sees a raising check's error
         watch_checks(state, self.checked)
         keep_state_of_unrun(state, self.touched.__contains__)
-        state_save_errors(state, self.errors)
+        state_save_errors(state, self.state_not_saved)
         self.undo_signal = terminate_as_interrupt(os.getpid())
         super().initialize(tasks, selected_tasks)
         self.tasks = tasks
@@ -159,6 +160,12 @@ class RecordingReporter(ConsoleReporter):
             step.reason = "ignored (doit ignore)"
             step.finish("skipped")
 
+    def state_not_saved(self, msg: str) -> None:
+        """doit could not save what this run did: an error of the run, and its exit."""
+        self.write(f"axion: ERROR: {msg}\n")
+        self.errors.append(msg)
+        self.state_lost = True
+
     def runtime_error(self, msg):
         """doit itself failed: the run is recorded as failed."""
         super().runtime_error(msg)
@@ -186,6 +193,8 @@ class RecordingReporter(ConsoleReporter):
                 del os.environ[ACTIVE_ENV]
         if stopped is not None:
             raise self.exit_for(stopped) from None
+        if self.state_lost:
+            raise SystemExit(CRASH_EXIT)
 
     def exit_for(self, stopped: BaseException) -> SystemExit:
         """One line instead of a traceback for a run stopped by `stopped`, and its exit."""

@@ -94,15 +94,16 @@ def keep_state_of_unrun(dep_manager, ran: Callable[[str], bool]) -> None:
     dep_manager.remove_success = remove_success
 
 
-def state_save_errors(dep_manager, errors: list[str]) -> None:
-    """A failure to save doit's state at the end (full disk) becomes an error of the run."""
+def state_save_errors(dep_manager, failed: Callable[[str], None]) -> None:
+    """A failure to save doit's state at the end (full disk) is told to `failed(message)`,
+    an error of the run, instead of a crash before the run is recorded."""
     close = dep_manager.close
 
     def close_db():
         try:
             close()
         except Exception as exc:
-            errors.append(f"doit's state not saved to {dep_manager.backend.name}: {describe(exc)}; "
-                          "free space in that folder (the next run redoes this run's work)")
+            failed(f"doit's state not saved to {dep_manager.backend.name}: {describe(exc)}; "
+                   "free space there (the next run redoes this run's work)")
 
     dep_manager.close = close_db
