@@ -28,7 +28,7 @@ def validate_file(path: Path, environ: Mapping[str, str] | None = None) -> list[
     if problems:
         return problems
     cfg = parse_config(merged, path)
-    problems = check_files(cfg, doc)
+    problems = check_files(cfg, doc) + check_database_url(cfg, doc, environ)
     if cfg.app_root.is_dir():
         problems += check_keys(cfg, doc)
     return problems
@@ -69,6 +69,20 @@ def check_files(cfg: PackageConfig, doc: Mapping) -> list[Problem]:
                                     f"images.{option}", f"{relative} not found in "
                                     f"{cfg.app_root}", f"create {relative} or fix the path"))
     return problems
+
+
+def check_database_url(cfg: PackageConfig, doc: Mapping,
+                       environ: Mapping[str, str]) -> list[Problem]:
+    """A set `database.url` is one the run can write its record to."""
+    from tasks.dburl import URL_FIX, url_problem
+
+    if not cfg.database.url or not (problem := url_problem(cfg.database.url)):
+        return []
+    if "AXION_DATABASE_URL" in environ:
+        return [Problem(Path("environment variable AXION_DATABASE_URL"), 0, "database.url",
+                        problem, f"set AXION_DATABASE_URL right or unset it; {URL_FIX}")]
+    return [Problem(cfg.path, line_of(doc.get("database") or {}, "url"), "database.url",
+                    problem, URL_FIX)]
 
 
 def check_keys(cfg: PackageConfig, doc: Mapping) -> list[Problem]:
