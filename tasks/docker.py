@@ -18,6 +18,60 @@ class DockerError(Exception):
     """A docker command failed; the message carries its output."""
 
 
+class EngineUnreachable(DockerError):
+    """No Docker engine answers where the docker CLI is pointed."""
+
+
+DEFAULT_ENGINE = "unix:///var/run/docker.sock"
+# what the docker CLI says when it reaches no engine (not: the engine has no such image)
+UNREACHABLE_WORDS = ("Cannot connect to the Docker daemon", "error during connect",
+                     "permission denied while trying to connect to the Docker daemon")
+
+
+def engine_address() -> str:
+    """Where the docker CLI sends its calls: DOCKER_HOST, a named context, or the default."""
+    if host := os.environ.get("DOCKER_HOST"):
+        return host
+    if context := os.environ.get("DOCKER_CONTEXT"):
+        return f"docker context {context}"
+    return DEFAULT_ENGINE
+
+
+def unreachable(detail: str) -> EngineUnreachable:
+    """The error of an engine that does not answer: its address, why, and the fix."""
+    address = engine_address()
+    variable = "DOCKER_CONTEXT" if address.startswith("docker context") else "DOCKER_HOST"
+    return EngineUnreachable(
+        f"no Docker engine answers at {address} ({detail.strip()}): start the engine, or "
+        f"point {variable} at one that runs (unset it for {DEFAULT_ENGINE}); "
+        "check with 'docker info'")
+
+
+def engine_problem(timeout: float = 3.0) -> str:
+    """Why the engine cannot be reached ('' when it can or a quick look cannot tell).
+
+    A connect to its socket costs well under a millisecond, so every run that needs the
+    engine asks before its first task; engines behind contexts or ssh are found out by
+    their first real call (`image_facts`).
+    """
+    import socket
+
+    address = os.environ.get("DOCKER_HOST") or (
+        "" if os.environ.get("DOCKER_CONTEXT") else DEFAULT_ENGINE)
+    scheme, _, rest = address.partition("://")
+    try:
+        if scheme == "unix":
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.settimeout(timeout)
+                sock.connect(rest)
+        elif scheme == "tcp":
+            host, _, port = rest.rstrip("/").rpartition(":")
+            socket.create_connection((host.strip("[]"), int(port)), timeout).close()
+    except (OSError, ValueError) as exc:
+        return str(unreachable(f"{type(exc).__name__}: {exc}"))
+    return ""
+
+
 def engine_available() -> bool:
     """Whether a Docker engine answers."""
     try:
@@ -118,6 +172,9 @@ def image_facts(tags: list[str]) -> dict[str, dict | None]:
     if not tags:
         return facts
     done = docker_cli(["image", "inspect", "--format", "{{json .}}", *tags], check=False)
+    if done.returncode != 0 and any(w in done.stderr for w in UNREACHABLE_WORDS):
+        # a missing engine is not a missing image (that would start a bootstrap)
+        raise unreachable(done.stderr.strip().splitlines()[0])
     for line in filter(str.strip, done.stdout.splitlines()):
         data = json.loads(line)
         item = {"id": data["Id"], "labels": (data.get("Config") or {}).get("Labels") or {},

@@ -3,7 +3,9 @@
 An empty `database.url` means SQLite in the build folder; any other URL (e.g.
 `mysql+mysqldb://axion@db:3306/axion`) is used as given, with `database.password`
 filled in when the URL has none. A run that cannot be written is spooled as JSON
-under `<build>/spool/` and written by the next run that reaches the same database.
+(spool.py: in `<build>/spool/`, else outside the build folder) and written by the next
+run that reaches the same database; a run whose URL is unusable, by the next run that
+reaches any database of its package.
 
 Only the places that write or read records import this module, inside the function
 that does it (the end of a run, the report, `axion explain`): SQLAlchemy takes a fifth
@@ -14,8 +16,6 @@ buildrecord.py.
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -45,9 +45,9 @@ from sqlalchemy.pool import NullPool
 from tasks.buildrecord import BuildCompile, BuildRecord, BuildRun, BuildStep, from_row
 from tasks.config import DatabaseSpec, PackageConfig
 from tasks.packages import PACKAGES, config_dir
+from tasks.spool import spool, spool_dirs, spooled
 
 SQLITE_NAME = "records.sqlite3"
-SPOOL_DIR = "spool"
 
 
 def long_text() -> Text:
@@ -125,7 +125,12 @@ def database_url(spec: DatabaseSpec, build_root: Path) -> str:
 
 
 def database_key(url: str) -> str:
-    """The URL without its password: names a database in spool files and messages."""
+    """The URL without its password: names a database in spool files and messages;
+    '' for a URL SQLAlchemy cannot use (its text may hold a password)."""
+    from tasks.dburl import url_problem
+
+    if url_problem(url):
+        return ""
     return make_url(url).render_as_string(hide_password=True)
 
 
@@ -166,7 +171,7 @@ class StoreResult:
     error: str = ""
 
 
-def store(url: str, spool_dir: Path, records: list[BuildRecord]) -> StoreResult:
+def store(url: str, dirs: list[Path], records: list[BuildRecord]) -> StoreResult:
     """Write `records` and any spooled runs of that database; spool what cannot be written."""
     result = StoreResult()
     engine = None
@@ -177,14 +182,14 @@ def store(url: str, spool_dir: Path, records: list[BuildRecord]) -> StoreResult:
             result.written.append(record.run.BuildGuid)
     except Exception as exc:  # any failure to write must not lose the run
         result.error = first_line(exc)
-        done = set(result.written)
-        result.spooled = [spool(spool_dir, url, r) for r in records
-                          if r.run.BuildGuid not in done]
+        done, key = set(result.written), database_key(url)
+        result.spooled = [spool(dirs, key, r) for r in records if r.run.BuildGuid not in done]
         if engine is not None:
             engine.dispose()
         return result
     try:
-        result.replayed = replay_spool(engine, spool_dir, database_key(url))
+        packages = {r.run.Package for r in records}
+        result.replayed = replay_spool(engine, dirs, database_key(url), packages)
     except Exception as exc:
         result.error = f"spooled runs not written yet: {first_line(exc)}"
     engine.dispose()
@@ -197,53 +202,53 @@ def package_config(package: str) -> PackageConfig | None:
     return cfg if isinstance(cfg, PackageConfig) else None
 
 
+def record_target(package: str) -> tuple[str, Path]:
+    """The records URL of a package (its own text when unusable) and its build root."""
+    cfg = package_config(package)
+    build_root = cfg.build_root if cfg else config_dir().parent / "build"
+    try:
+        return (records_url(cfg) if cfg else database_url(DatabaseSpec(), build_root)), build_root
+    except Exception:  # a malformed database.url: `store` spools the run
+        return cfg.database.url, build_root
+
+
 def store_records(records: Mapping[str, BuildRecord]) -> list[str]:
     """Write each package's record to its database (spooling what cannot be); messages."""
     targets: dict[str, tuple[Path, list[BuildRecord]]] = {}
     for package, record in records.items():
-        cfg = package_config(package)
-        build_root = cfg.build_root if cfg else config_dir().parent / "build"
-        url = records_url(cfg) if cfg else database_url(DatabaseSpec(), build_root)
-        targets.setdefault(url, (build_root / SPOOL_DIR, []))[1].append(record)
+        url, build_root = record_target(package)
+        targets.setdefault(url, (build_root, []))[1].append(record)
     lines = []
-    for url, (spool, batch) in targets.items():
-        result = store(url, spool, batch)
-        for record in batch:
-            run = record.run
-            if run.BuildGuid in result.written:
-                lines.append(f"recorded build {run.BuildGuid} of {run.Package or '(no package)'}"
-                             f": {run.Status} in {run.ElapsedSeconds:.1f} s")
-        if result.replayed:
-            lines.append(f"wrote {len(result.replayed)} spooled run(s) to {database_key(url)}")
-        if result.spooled:
-            lines.append(f"WARNING: records database {database_key(url)} not written "
-                         f"({result.error}); run spooled to {', '.join(map(str, result.spooled))}"
-                         "; the next run that reaches the database writes it")
-        elif result.error:
-            lines.append(f"WARNING: {result.error}")
+    for url, (build_root, batch) in targets.items():
+        result = store(url, spool_dirs(build_root), batch)
+        lines += store_messages(url, batch, result)
     return lines
 
 
-def spool(spool_dir: Path, url: str, record: BuildRecord) -> Path:
-    """Keep a run that could not be written as a JSON file (atomic write)."""
-    spool_dir.mkdir(parents=True, exist_ok=True)
-    run = record.run
-    path = spool_dir / f"{run.StartTime:%Y%m%dT%H%M%S}-{run.BuildGuid}.json"
-    partial = path.with_name(path.name + ".partial")
-    payload = {"database": database_key(url), "record": record.as_json()}
-    partial.write_text(json.dumps(payload, indent=1), encoding="utf-8")
-    os.replace(partial, path)
-    return path
+def store_messages(url: str, batch: list[BuildRecord], result: StoreResult) -> list[str]:
+    """What `store` did with the runs of one database, one line each."""
+    name = database_key(url) or "database.url (not a usable URL: fix it with 'axion validate')"
+    lines = []
+    for record in batch:
+        run = record.run
+        if run.BuildGuid in result.written:
+            lines.append(f"recorded build {run.BuildGuid} of {run.Package or '(no package)'}"
+                         f": {run.Status} in {run.ElapsedSeconds:.1f} s")
+    if result.replayed:
+        lines.append(f"wrote {len(result.replayed)} spooled run(s) to {name}")
+    if result.spooled:
+        lines.append(f"WARNING: records database {name} not written ({result.error}); run "
+                     f"spooled to {', '.join(map(str, result.spooled))}; the next run that "
+                     "reaches the database writes it")
+    elif result.error:
+        lines.append(f"WARNING: {result.error}")
+    return lines
 
 
-def replay_spool(engine: Engine, spool_dir: Path, key: str) -> list[str]:
+def replay_spool(engine: Engine, dirs: list[Path], key: str, packages: set[str]) -> list[str]:
     """Write spooled runs meant for this database, oldest first, removing each once written."""
     written = []
-    for path in sorted(spool_dir.glob("*.json")):
-        payload = json.loads(path.read_text(encoding="utf-8"))
-        if payload.get("database") != key:
-            continue
-        record = BuildRecord.from_json(payload["record"])
+    for path, record in spooled(dirs, key, packages):
         write_record(engine, record)
         path.unlink(missing_ok=True)
         written.append(record.run.BuildGuid)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import pickle
 import select
+import signal
 import traceback
 from collections.abc import Callable
 
@@ -93,6 +94,9 @@ def serve(down: int, up: int, parent: int,
           packages: frozenset[str]) -> None:  # pragma: no cover - forked writer
     """The writer's life: prepare, wait for the payload, do the work, answer, exit."""
     code = 0
+    # Ctrl-C reaches the whole process group: the run records its interruption, and its
+    # writer must live to write it (it exits when the run goes away)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         for fd in runguard.held_fds():
             os.close(fd)  # the run's lock stays the run's

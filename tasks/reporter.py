@@ -13,13 +13,15 @@ from __future__ import annotations
 import os
 import sys
 import time
+import traceback
 from collections import Counter
 from collections.abc import Mapping
 
 from doit import Globals
-from doit.exceptions import BaseFail, UnmetDependency
+from doit.exceptions import BaseFail, InvalidTask, UnmetDependency
 from doit.reporter import ConsoleReporter
 
+from tasks.docker import engine_problem
 from tasks.flags import current_flags
 from tasks.recordwriter import RecordWriter, store_and_publish
 from tasks.runs import (
@@ -33,9 +35,21 @@ from tasks.runs import (
     stage_of,
     utc_now,
 )
+from tasks.runstate import (
+    checks_fail_their_task,
+    describe,
+    interruption,
+    keep_state_of_unrun,
+    state_save_errors,
+    terminate_as_interrupt,
+)
 from tasks.why import watch_checks
 
 ACTIVE_ENV = "AXION_RECORDING_REPORTER"
+# exit codes of a run stopped from outside, as a shell reports them (128 + signal)
+SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
+ENGINE_STAGES = {"base", "image", "push"}  # the stages that need the Docker engine
+CRASH_EXIT = 2  # doit's code for an error while executing a task
 
 
 class RecordingReporter(ConsoleReporter):
@@ -51,6 +65,9 @@ class RecordingReporter(ConsoleReporter):
         self.events: dict[str, StepEvent] = {}
         self.errors: list[str] = []
         self.writer: RecordWriter | None = None
+        self.touched: set[str] = set()
+        self.undo_signal = None
+        self.state_lost = False
         # tells the report task (also in worker processes) the report comes at the end
         os.environ[ACTIVE_ENV] = str(os.getpid())
 
@@ -59,8 +76,13 @@ class RecordingReporter(ConsoleReporter):
         from tasks.runguard import hold_run_lock
 
         # before any task's state is read: a second run waits for the first here
-        hold_run_lock(Globals.dep_manager.backend.name)
-        watch_checks(Globals.dep_manager, self.checked)
+        state = Globals.dep_manager
+        hold_run_lock(state.backend.name)
+        checks_fail_their_task(state)  # first: the watcher below sees a raising check's error
+        watch_checks(state, self.checked)
+        keep_state_of_unrun(state, self.touched.__contains__)
+        state_save_errors(state, self.state_not_saved)
+        self.undo_signal = terminate_as_interrupt(os.getpid())
         super().initialize(tasks, selected_tasks)
         self.tasks = tasks
         self.selected = reachable(tasks, list(selected_tasks))
@@ -70,6 +92,9 @@ class RecordingReporter(ConsoleReporter):
         # loads the records' libraries and prepares the reports on the other core while
         # the tasks are checked and run
         self.writer = RecordWriter(frozenset(self.reports_requested()))
+        if self.stage_total.keys() & ENGINE_STAGES and (problem := engine_problem()):
+            # before any task is scheduled: nothing runs, nothing of doit's state is lost
+            raise InvalidTask(problem)
 
     def progress(self, task) -> str:
         """` [compile 3/16]`: the task's stage and how far this run is through it."""
@@ -88,11 +113,13 @@ class RecordingReporter(ConsoleReporter):
 
     def checked(self, task, verdict: str, reason: str) -> None:
         """The runner checked whether `task` is up to date: keep its verdict and why."""
+        self.touched.add(task.name)
         if (step := self.event(task)) is not None:
             step.predicted, step.reason = verdict, reason
 
     def execute_task(self, task):
         """The task starts running: doit's line, with the stage's progress."""
+        self.touched.add(task.name)
         if task.actions and task.name[0] != "_":
             self.write(f".  {task.title()}{self.progress(task)}\n")
         if (step := self.event(task)) is not None:
@@ -133,32 +160,66 @@ class RecordingReporter(ConsoleReporter):
             step.reason = "ignored (doit ignore)"
             step.finish("skipped")
 
+    def state_not_saved(self, msg: str) -> None:
+        """doit could not save what this run did: an error of the run, and its exit."""
+        self.write(f"axion: ERROR: {msg}\n")
+        self.errors.append(msg)
+        self.state_lost = True
+
     def runtime_error(self, msg):
         """doit itself failed: the run is recorded as failed."""
         super().runtime_error(msg)
         self.errors.append(msg)
 
     def complete_run(self):
-        """Print failures as doit does, then write the records and the requested reports."""
+        """Print failures as doit does, then write the records and the requested reports.
+
+        doit calls this from a `finally` clause also when the run was interrupted or
+        crashed; that exception is then the one being handled here.
+        """
+        stopped = sys.exc_info()[1]
         super().complete_run()
         try:
-            self.finish_run()
+            self.finish_run(stopped)
         except Exception as exc:  # recording never changes the build's outcome
             self.write(f"axion: WARNING: build records not written: "
                        f"{type(exc).__name__}: {exc}\n")
         finally:
             if self.writer:
                 self.writer.close()
+            if self.undo_signal:
+                self.undo_signal()
             if os.environ.get(ACTIVE_ENV) == str(os.getpid()):
                 del os.environ[ACTIVE_ENV]
+        if stopped is not None:
+            raise self.exit_for(stopped) from None
+        if self.state_lost:
+            raise SystemExit(CRASH_EXIT)
 
-    def finish_run(self) -> None:
+    def exit_for(self, stopped: BaseException) -> SystemExit:
+        """One line instead of a traceback for a run stopped by `stopped`, and its exit."""
+        if isinstance(stopped, SystemExit):
+            return stopped
+        if signal_name := interruption(stopped):
+            self.write(f"axion: run interrupted by {signal_name}; recorded as interrupted\n")
+            return SystemExit(SIGNAL_EXIT[signal_name])
+        self.write(f"axion: ERROR: the run stopped: {describe(stopped)}; recorded as failed, "
+                   "with the traceback (axion explain <package>)\n")
+        return SystemExit(CRASH_EXIT)
+
+    def finish_run(self, stopped: BaseException | None = None) -> None:
         """Record one run per package, then write (and mail) the reports asked for."""
+        signal_name = interruption(stopped) if stopped is not None else ""
+        if stopped is not None:
+            self.mark_unfinished(f"interrupted by {signal_name}" if signal_name
+                                 else f"the run stopped: {describe(stopped)}")
+            if not signal_name:
+                self.errors.append("".join(traceback.format_exception(stopped)).strip())
         self.mark_not_reached()
         context = RunContext(started=self.started, ended=utc_now(),
                              elapsed=round(time.monotonic() - self.clock, 3),
                              flags=current_flags(), errors=tuple(self.errors),
-                             command=command_line(sys.argv))
+                             command=command_line(sys.argv), interrupted=signal_name)
         events = sorted(self.events.values(), key=lambda e: e.seq)
         records = assemble_records(events, self.tasks, context)
         payload = (records, self.reports_requested(), context.flags)
@@ -166,6 +227,12 @@ class RecordingReporter(ConsoleReporter):
                  else store_and_publish(payload))
         for line in lines:
             self.write(f"axion: {line}\n")
+
+    def mark_unfinished(self, why: str) -> None:
+        """Tasks that started and never ended: the run stopped while they ran."""
+        for step in self.events.values():
+            if step.started is not None and not step.status:
+                step.finish("failed", f"{why} while it ran")
 
     def mark_not_reached(self) -> None:
         """Tasks the selection needed that never came up: the run stopped first."""

@@ -49,8 +49,11 @@ def hold_run_lock(db_file: str) -> None:
         print(f"axion: another run holds {path} ({holder}); waiting for it to finish",
               file=sys.stderr, flush=True)
         fcntl.flock(fd, fcntl.LOCK_EX)
-    os.ftruncate(fd, 0)
-    os.write(fd, f"pid {os.getpid()}, started {time.strftime('%H:%M:%S')}\n".encode())
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()}, started {time.strftime('%H:%M:%S')}\n".encode())
+    except OSError:  # a full disk: the lock holds all the same, only its holder is unnamed
+        pass
     _held.append(fd)
 
 

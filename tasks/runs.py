@@ -59,6 +59,7 @@ class RunContext:
     flags: Flags
     errors: tuple[str, ...] = ()
     command: str = ""
+    interrupted: str = ""  # the signal that stopped the run ('SIGINT', 'SIGTERM'), if one did
 
 
 def utc_now() -> datetime:
@@ -173,9 +174,26 @@ def assemble_records(events: list[StepEvent], tasks: Mapping,
         steps = [to_step(e, tasks[e.name]) for e in chosen]
         compiles = [c for s, e in zip(steps, chosen, strict=True)
                     if (c := to_compile(s, tasks[e.name])) is not None]
+        steps += run_errors(context, len(events))
         records[package] = BuildRecord(run=run_row(package, steps, context), steps=tuple(steps),
                                        compiles=tuple(compiles))
     return records
+
+
+def run_errors(context: RunContext, seq: int) -> list[BuildStep]:
+    """doit's own errors (a crash, its state not saved) as one failed step of the run, so
+    they count as a failure and their text is kept."""
+    if not context.errors:
+        return []
+    return [BuildStep(Seq=seq, Stage="run", Task="doit", Status="failed",
+                      Reason="doit itself failed", Error=clip("\n\n".join(context.errors)))]
+
+
+def run_status(failed: int, context: RunContext) -> str:
+    """`interrupted` when a signal stopped the run, else `failed` or `success`."""
+    if context.interrupted:
+        return "interrupted"
+    return "failed" if failed or context.errors else "success"
 
 
 def run_row(package: str, steps: list[BuildStep], context: RunContext) -> BuildRun:
@@ -186,7 +204,7 @@ def run_row(package: str, steps: list[BuildStep], context: RunContext) -> BuildR
     platforms = sorted({s.Platform for s in steps if s.Platform})
     platform = ",".join(platforms) or context.flags.platform or native_platform()
     return BuildRun(BuildGuid=str(uuid.uuid4()), Package=package,
-                    Status="failed" if failed or context.errors else "success",
+                    Status=run_status(failed, context),
                     StartTime=context.started, EndTime=context.ended,
                     ElapsedSeconds=context.elapsed, Platform=platform[:200],
                     HostArch=host.machine(), HostOS=host_os()[:200],

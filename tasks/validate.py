@@ -32,6 +32,7 @@ def review(path: Path, environ: Mapping[str, str] | None = None
     clashes, warnings = clash_problems(merged, path)
     problems += clashes
     problems += check_keys(merged, doc, path)
+    problems += check_database_url(merged, doc, path, environ)
     if not problems:
         problems += compiled_output_problems(parse_config(merged, path))
     return problems, [*value_warnings(merged, doc, path, environ), *warnings]
@@ -40,6 +41,22 @@ def review(path: Path, environ: Mapping[str, str] | None = None
 def validate_file(path: Path, environ: Mapping[str, str] | None = None) -> list[Problem]:
     """Every problem of one package config (see `review`)."""
     return review(path, environ)[0]
+
+
+def check_database_url(merged: Mapping, doc: Mapping, path: Path,
+                       environ: Mapping[str, str]) -> list[Problem]:
+    """A set `database.url` is one the run can write its record to."""
+    from tasks.dburl import URL_FIX, url_problem
+
+    block = merged.get("database") if isinstance(merged, Mapping) else None
+    url = str(block.get("url") or "") if isinstance(block, Mapping) else ""
+    if not url or not (problem := url_problem(url)):
+        return []
+    if "AXION_DATABASE_URL" in environ:
+        return [Problem(Path("environment variable AXION_DATABASE_URL"), 0, "database.url",
+                        problem, f"set AXION_DATABASE_URL right or unset it; {URL_FIX}")]
+    return [Problem(path, line_of(doc.get("database") or {}, "url"), "database.url",
+                    problem, URL_FIX)]
 
 
 def check_keys(merged: Mapping, doc: Mapping, path: Path) -> list[Problem]:

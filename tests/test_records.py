@@ -111,18 +111,18 @@ def test_unwritable_database_spools_and_the_next_run_writes_it(tmp_path):
     blocked.write_text("a file where the database folder should be")
     bad_url = f"sqlite:///{blocked / 'records.sqlite3'}"
     lost = record()
-    result = store(bad_url, spool, [lost])
+    result = store(bad_url, [spool], [lost])
     assert result.written == [] and len(result.spooled) == 1 and result.error
     payload = json.loads(result.spooled[0].read_text())
     assert payload["database"] == database_key(bad_url)
 
     good_url = f"sqlite:///{tmp_path / 'records.sqlite3'}"
-    other = store(good_url, spool, [record()])
+    other = store(good_url, [spool], [record()])
     assert other.replayed == []  # spooled for another database: left alone
     blocked.unlink()
     blocked.mkdir()
     later = record(started=lost.run.StartTime + timedelta(hours=1))
-    result = store(bad_url, spool, [later])
+    result = store(bad_url, [spool], [later])
     assert result.written == [later.run.BuildGuid]
     assert result.replayed == [lost.run.BuildGuid]
     assert list(spool.glob("*.json")) == [p for p in spool.glob("*.json")
@@ -179,7 +179,7 @@ def seed_query(url: str, sql: str) -> list[tuple]:
 def test_mariadb_runs_answer_the_seed_queries_unchanged(mariadb):
     now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     older, newer = record(started=now), record(started=now + timedelta(microseconds=400))
-    result = store(mariadb, Path("/nonexistent/spool"), [older, newer])
+    result = store(mariadb, [Path("/nonexistent/spool")], [older, newer])
     assert result.written == [older.run.BuildGuid, newer.run.BuildGuid], result.error
     runs = seed_query(mariadb, SEED_RUNS)
     assert runs[0] == (newer.run.BuildGuid, "failed", 12.5, "linux/amd64")
