@@ -107,7 +107,7 @@ class Bench:
         generate_app(root / "app", modules, tiny=tiny)
         write_config(root / "config", modules)
         (root / "build").mkdir(exist_ok=True)
-        from tasks.keys import provision_keys
+        from axion_build.build.keys import provision_keys
 
         provision_keys(root / "app" / "data.config", "bench")
 

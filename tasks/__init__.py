@@ -1,1 +1,5 @@
-"""Axion Build: the doit task creators and the library they call."""
+"""The doit task creators, one module per stage; each only computes task dicts.
+
+validate → keys → config → base → compile → image → push → scaffold → report, and
+pipeline, which runs them all for a package.
+"""

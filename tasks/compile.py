@@ -1,192 +1,27 @@
-"""Compile stage: one doit task per module, Cython `.py` → C → `.so`, per platform.
-
-Cython runs in-process (it is the same for every platform); the C step runs with
-the platform's toolchain (host or builder image, see toolchain.py). Modules share
-one Cython utility module, so each module's C file carries only its own code.
-"""
+"""The compile stage: one task per module and platform, then the publishing step."""
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import hashlib
-import io
-import json
-import os
-import shutil
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
-from doit.exceptions import TaskFailed
-
-from tasks.apptree import SHARED_MODULE, ModuleSource, arch_of, find_modules, platform_slug
-from tasks.cc import c_compile
-from tasks.config import PackageConfig
-from tasks.flags import current_flags
-from tasks.freshness import REFRESH_STAMPS, NamedCheck
-from tasks.packages import PACKAGES
-from tasks.toolchain import Toolchain, select_toolchain
-
-
-def platform_dir(cfg: PackageConfig, platform: str) -> Path:
-    """Build folder of one package and platform."""
-    return cfg.build_dir / platform_slug(platform)
-
-
-def module_paths(cfg: PackageConfig, platform: str, module: ModuleSource) -> tuple[Path, Path]:
-    """The generated C file and the compiled module of `module`."""
-    root = platform_dir(cfg, platform)
-    return root / "c" / f"{module.stem_path}.c", root / "modules" / f"{module.stem_path}.so"
-
-
-def shared_paths(cfg: PackageConfig, platform: str) -> tuple[Path, Path]:
-    """C file and compiled module of the shared Cython utility module."""
-    root = platform_dir(cfg, platform)
-    first_set = cfg.compile.factory_sets[0]
-    return (root / "c" / f"{SHARED_MODULE}.c",
-            root / "modules" / first_set / f"{SHARED_MODULE}.so")
-
-
-def compiled_dir(cfg: PackageConfig, platform: str) -> Path:
-    """The last complete compiled tree (what images ship)."""
-    return platform_dir(cfg, platform) / "compiled"
-
-
-def manifest_path(cfg: PackageConfig, platform: str) -> Path:
-    """Manifest of the last complete compiled tree."""
-    return platform_dir(cfg, platform) / "compiled.json"
-
-
-@functools.cache
-def toolchain_for(package: str, platform: str) -> Toolchain:
-    """The toolchain of a package's platform (memoized for the process)."""
-    cfg = PACKAGES.get(package)
-    return select_toolchain(platform, cfg.images.runtime_for(platform),
-                            cfg.images.builder_for(platform), cfg.build_dir / "toolchain")
-
-
-def base_deps(cfg: PackageConfig, platform: str) -> list[str]:
-    """The bootstrapped base images a platform's compile and images need (task names)."""
-    if not cfg.images.bootstrap:
-        return []
-    return [f"base:runtime-{arch_of(platform)}", f"base:builder-{arch_of(platform)}"]
-
-
-def compile_settings(cfg: PackageConfig) -> tuple:
-    """Compiler settings whose change recompiles every module."""
-    return (cfg.compile.directives, cfg.compile.cflags)
-
-
-class ToolchainUnchanged(NamedCheck):
-    """doit uptodate check: the toolchain and settings a module was built with are unchanged.
-
-    Evaluated lazily when the task is selected, so `doit list` never asks the engine.
-    """
-
-    reason = "compiler, toolchain or settings changed"
-
-    def __init__(self, package: str, platform: str, settings: tuple):
-        self.package, self.platform, self.settings = package, platform, settings
-
-    def __call__(self, task, values) -> bool:
-        """True when the saved fingerprint equals the current one."""
-        digest = toolchain_for(self.package, self.platform).fingerprint(self.settings)
-        task.value_savers.append(lambda: {"_toolchain": digest})
-        return values.get("_toolchain") == digest
-
-
-def cythonize_one(source: Path, c_file: Path, module_name: str, directives: dict,
-                  shared: bool = True) -> str:
-    """Cython → C in-process; returns '' on success or Cython's error text."""
-    from Cython.Compiler import Errors
-    from Cython.Compiler.Main import CompilationOptions, compile_single, default_options
-
-    c_file.parent.mkdir(parents=True, exist_ok=True)
-    options = CompilationOptions(
-        default_options, output_file=str(c_file), compiler_directives=dict(directives),
-        language_level=directives.get("language_level", 3),
-        shared_utility_qualified_name=SHARED_MODULE if shared else None)
-    captured = io.StringIO()
-    with contextlib.redirect_stderr(captured), contextlib.redirect_stdout(captured):
-        try:
-            result = compile_single(str(source), options, full_module_name=module_name)
-            failed = result.num_errors > 0
-        except Errors.CompileError as exc:
-            failed, captured = True, io.StringIO(f"{captured.getvalue()}\n{exc}")
-    if failed:
-        c_file.unlink(missing_ok=True)
-        return captured.getvalue().strip() or f"Cython rejected {source}"
-    return ""
-
-
-def generate_shared(c_file: Path, directives: dict) -> None:
-    """Write the C source of the shared utility module."""
-    from Cython.Build.SharedModule import generate_shared_module
-    from Cython.Compiler.Main import CompilationOptions, default_options
-
-    c_file.parent.mkdir(parents=True, exist_ok=True)
-    options = CompilationOptions(default_options, shared_c_file_path=str(c_file),
-                                 module_name=SHARED_MODULE,
-                                 compiler_directives=dict(directives), language_level=3)
-    with contextlib.redirect_stdout(io.StringIO()):
-        generate_shared_module(options)
-
-
-def compile_module(package: str, platform: str, source: Path, module: ModuleSource,
-                   c_file: Path, so_file: Path) -> dict | TaskFailed:
-    """doit action: compile one module; on failure, its error text names it."""
-    cfg = PACKAGES.get(package)
-    started = time.perf_counter()
-    directives = dict(cfg.compile.directives)
-    error = cythonize_one(source, c_file, module.name, directives)
-    if not error:
-        error = c_compile(toolchain_for(package, platform), c_file, so_file, cfg.compile.cflags)
-    if error:
-        so_file.unlink(missing_ok=True)
-        return TaskFailed(f"{module.relpath} ({module.factory_set}, {platform}) failed to "
-                          f"compile:\n{error}")
-    return {"module": module.relpath, "seconds": round(time.perf_counter() - started, 3)}
-
-
-def compile_shared(package: str, platform: str, c_file: Path, so_file: Path) -> dict | TaskFailed:
-    """doit action: generate and compile the shared Cython utility module."""
-    cfg = PACKAGES.get(package)
-    generate_shared(c_file, dict(cfg.compile.directives))
-    error = c_compile(toolchain_for(package, platform), c_file, so_file, cfg.compile.cflags)
-    if error:
-        return TaskFailed(f"shared utility module failed to compile:\n{error}")
-    return {"module": SHARED_MODULE}
-
-
-def publish_compiled(package: str, platform: str, outputs: list[tuple[str, str]]) -> dict:
-    """doit action: swap in a complete compiled tree (hard links) and its manifest."""
-    cfg = PACKAGES.get(package)
-    target = compiled_dir(cfg, platform)
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    for relpath, built in outputs:
-        dest = partial / relpath
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.link(built, dest)
-    old = target.with_name(target.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        target.rename(old)
-    partial.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
-    # the content of every module, so whatever depends on this file sees an edit
-    manifest = {"package": package, "platform": platform,
-                "toolchain": toolchain_for(package, platform).kind,
-                "modules": sorted(relpath for relpath, _ in outputs),
-                "sha256": {relpath: file_sha256(target / relpath) for relpath, _ in outputs}}
-    manifest_path(cfg, platform).write_text(json.dumps(manifest, indent=1))
-    return {"modules": len(outputs)}
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's content."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+from axion_build.build.apptree import SHARED_MODULE, arch_of, find_modules
+from axion_build.build.compile import (
+    ToolchainUnchanged,
+    base_deps,
+    compile_module,
+    compile_settings,
+    compile_shared,
+    manifest_path,
+    module_paths,
+    platform_dir,
+    publish_compiled,
+    shared_paths,
+    target_platforms,
+)
+from axion_build.build.freshness import REFRESH_STAMPS
+from axion_build.config.flags import current_flags
+from axion_build.config.model import PackageConfig
+from axion_build.config.packages import PACKAGES
 
 
 def meta(cfg: PackageConfig, platform: str, **extra: str) -> dict:
@@ -251,11 +86,3 @@ def task_compile() -> Iterator[dict]:
             "task_dep": [f"compile:{cfg.name}:{arch_of(p)}" for p in platforms],
             "meta": {"axion": {"stage": "compile", "package": cfg.name}},
         }
-
-
-def target_platforms(cfg: PackageConfig) -> tuple[str, ...]:
-    """Platforms of this run: `--platform` wins over the config."""
-    flag = current_flags().platform
-    if flag:
-        return tuple(p.strip() for p in flag.split(",") if p.strip())
-    return cfg.deployment.platforms

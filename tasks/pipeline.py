@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from tasks.compile import target_platforms
-from tasks.config import PackageConfig
-from tasks.flags import Flags, current_flags
-from tasks.multiarch import is_multiarch
-from tasks.packages import PACKAGES
-from tasks.report import report_task
-from tasks.scaffold import deploy_dir, output_paths, writer_task
+from axion_build.build.compile import target_platforms
+from axion_build.config.flags import Flags, current_flags
+from axion_build.config.model import PackageConfig
+from axion_build.config.packages import PACKAGES
+from axion_build.deploy.scaffold import deploy_dir, output_paths
+from axion_build.publish.multiarch import is_multiarch
+
+from .report import report_task
+from .scaffold import writer_task
 
 
 def pipeline_steps(package: str, flags: Flags, multiarch: bool = False) -> list[str]:
@@ -70,15 +72,3 @@ def task_pipeline() -> Iterator[dict]:
                "meta": {"axion": {"stage": "pipeline", "package": package}}}
 
 
-def task_base() -> Iterator[dict]:
-    """Bootstrap the local Debian base images (no registry pulls), once per machine."""
-    from tasks.bootstrap import base_image_tasks
-
-    seen = set()
-    for cfg in PACKAGES.valid():
-        if not cfg.images.bootstrap:
-            continue
-        for task in base_image_tasks(cfg.images, target_platforms(cfg)):
-            if task["name"] not in seen:
-                seen.add(task["name"])
-                yield task

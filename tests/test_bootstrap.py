@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -9,11 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tasks import docker
-from tasks.bootstrap import (
+from axion_build.adapters import docker
+from axion_build.build.bootstrap import (
     RECIPE_LABEL,
     BootstrapError,
-    base_image_tasks,
     base_images,
     debootstrap_command,
     drop_apt_caches,
@@ -26,8 +26,9 @@ from tasks.bootstrap import (
     run_logged,
     second_stage_command,
 )
-from tasks.config import ImageSpec
-from workspace import ran_tasks, uptodate_tasks
+from axion_build.config.model import ImageSpec
+from tasks.base import base_image_tasks
+from workspace import ROOT, ran_tasks, uptodate_tasks
 
 MIRROR = "http://deb.debian.org/debian"
 RUNTIME = "axion-base/bookworm-runtime:latest"
@@ -126,8 +127,8 @@ def test_no_emulation_for_an_unknown_architecture():
 
 
 DODO = """
-from tasks.bootstrap import base_image_tasks
-from tasks.config import ImageSpec
+from tasks.base import base_image_tasks
+from axion_build.config.model import ImageSpec
 
 
 def task_base():
@@ -142,7 +143,9 @@ def run_base_tasks(folder: Path, platform: str) -> subprocess.CompletedProcess:
     done = subprocess.run(
         [sys.executable, "-m", "doit", "-f", str(folder / "dodo.py"), "--db-file",
          str(folder / "doit.db"), "base"],
-        cwd=folder, capture_output=True, text=True, timeout=1800)
+        cwd=folder, capture_output=True, text=True, timeout=1800,
+        # the stage modules of this checkout (`tasks` is never installed under that name)
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, f"doit base failed:\n{done.stdout[-4000:]}\n{done.stderr}"
     return done
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from tasks.apptree import ModuleSource, find_modules, python_files, stays_python
-from tasks.cc import c_compile, gcc_command
-from tasks.compile import cythonize_one
-from tasks.config import CompileSpec, tag_for_platform
-from tasks.toolchain import Interpreter, Toolchain, host_interpreter, host_matches
+from axion_build.build.apptree import ModuleSource, find_modules, python_files, stays_python
+from axion_build.build.cc import c_compile, gcc_command
+from axion_build.build.compile import cythonize_one
+from axion_build.build.toolchain import Interpreter, Toolchain, host_interpreter, host_matches
+from axion_build.config.model import CompileSpec, tag_for_platform
 from workspace import FIXTURES, make_workspace, provision, ran_tasks, uptodate_tasks
 
 HOST = host_interpreter()

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.dburl import URL_FIX, url_problem
-from tasks.validate import validate_file
+from axion_build.config.validate import validate_file
+from axion_build.records.dburl import URL_FIX, url_problem
 from workspace import make_workspace, provision
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks import docker
-from tasks.bootstrap import base_image_tasks
-from tasks.config import ImageSpec, RegistrySpec, native_platform
+from axion_build.adapters import docker
+from axion_build.config.model import ImageSpec, RegistrySpec, native_platform
+from tasks.base import base_image_tasks
 
 pytestmark = pytest.mark.skipif(not docker.engine_available(),
                                 reason="no Docker engine answers (./run tests starts one)")

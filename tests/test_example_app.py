@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tasks.keys import provision_keys
+from axion_build.build.keys import provision_keys
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "examples" / "homechoice"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.flags import FlagError, Flags, given_values, parse_flags
-from tasks.registry import RegistryClient
+from axion_build.adapters.registry import RegistryClient
+from axion_build.config.flags import FlagError, Flags, given_values, parse_flags
 from workspace import make_workspace, provision, ran_tasks
 
 ALLOWED = "(use 1, 0, true, false, yes, no, on or off)"

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks.cc import gcc_command
-from tasks.compile import cythonize_one
-from tasks.guard import guard_image, scan_bytes
+from axion_build.build.cc import gcc_command
+from axion_build.build.compile import cythonize_one
+from axion_build.build.guard import guard_image, scan_bytes
 from workspace import ROOT, make_workspace, provision, ran_tasks
 
 PEM = (b"-----BEGIN PRIVATE KEY-----\n"
@@ -72,7 +72,7 @@ def test_a_key_compiled_into_a_module_is_caught(base_images, tmp_path):
 KILL_AT_GUARD = textwrap.dedent("""
     import os, signal, sys
     sys.path.insert(0, sys.argv[1])
-    import tasks.images as images
+    import axion_build.build.images as images
     # the process dies the moment the guard would start: a kill -9 at that point
     images.guard_image = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
     images.build_target(sys.argv[2], sys.argv[3], "linux/amd64")

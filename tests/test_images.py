@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.config import load_config
-from tasks.images import build_args, image_inputs_hash
+from axion_build.build.images import build_args, image_inputs_hash
+from axion_build.config.load import load_config
 from workspace import ROOT, make_workspace, provision, ran_tasks
 
 pytestmark = pytest.mark.e2e
@@ -178,7 +178,7 @@ def test_rebuilds_only_what_changed(built):
 
 
 def test_secret_guard_catches_a_key_copied_into_an_image(built, tmp_path):
-    from tasks.guard import guard_image
+    from axion_build.build.guard import guard_image
 
     context = tmp_path / "ctx"
     context.mkdir()

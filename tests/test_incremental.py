@@ -82,6 +82,7 @@ class Case:
     modules: frozenset[str] = frozenset()  # compile tasks that run
     deploy_changes: bool = False
     extra: frozenset[str] = field(default=frozenset())  # other tasks that must run
+    absent: frozenset[str] = field(default=frozenset())  # tasks that must not run
 
 
 ALL_MODULES = frozenset(MODULES)
@@ -113,9 +114,10 @@ CASES = [
     Case("image template",
          lambda ws: append(ws.tool / "dockerfiles" / "entrypoint.sh.j2", "\n# edited\n"),
          APP_IMAGES),
+    # deploy templates live apart from the image templates: the build context ignores them
     Case("deploy template",
-         lambda ws: append(ws.tool / "dockerfiles" / "compose.yaml.j2", "\n# edited\n"),
-         frozenset(), deploy_changes=True),
+         lambda ws: append(ws.tool / "deploy" / "compose.yaml.j2", "\n# edited\n"),
+         frozenset(), deploy_changes=True, absent=frozenset({f"image:{PACKAGE}:context"})),
     Case("toolchain", wrap_gcc, frozenset(), ALL_MODULES),
 ]
 
@@ -185,6 +187,7 @@ def test_incremental_build_equals_clean_build(workspace, case):
     assert compiled == case.modules
     assert (before["deploy"] != incremental["deploy"]) == case.deploy_changes
     assert case.extra <= ran
+    assert not case.absent & ran
 
 
 def test_an_edit_reaches_the_image_interpreter(workspace):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.validate import review
+from axion_build.config.validate import review
 from workspace import make_workspace, provision, ran_tasks
 
 

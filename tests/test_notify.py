@@ -15,8 +15,8 @@ from aiosmtpd.smtp import AuthResult
 from test_registry import free_port
 from test_reporter import last_guid, make_demo
 
-from tasks.config import SmtpSpec
-from tasks.notify import NotifyError, build_message, parse_recipients, send_report
+from axion_build.adapters.smtp import NotifyError, build_message, parse_recipients, send_report
+from axion_build.config.model import SmtpSpec
 
 
 class Inbox:

@@ -13,8 +13,8 @@ import uuid
 
 import pytest
 
-from tasks.cli import doit_arguments, parser
-from tasks.flags import Flags
+from axion_build.cli import doit_arguments, parser
+from axion_build.config.flags import Flags
 from tasks.pipeline import pipeline_steps, task_pipeline
 from tasks.scaffold import task_scaffold
 from workspace import ROOT, make_workspace, provision, ran_tasks
@@ -143,7 +143,7 @@ def test_kill_9_mid_compile_then_the_next_run_finishes(shop):
 
 
 def test_the_pipeline_scaffolds_only_after_every_step_before_it(tmp_path, monkeypatch):
-    from tasks.packages import PACKAGES
+    from axion_build.config.packages import PACKAGES
 
     ws = make_workspace(tmp_path)
     monkeypatch.setenv("AXION_CONFIG_DIR", str(ws.config_dir))

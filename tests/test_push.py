@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from test_registry import crypt, free_port, start_registry
 
-from tasks.config import RegistrySpec
-from tasks.multiarch import list_tag
-from tasks.registry import RegistryClient, manifest_digest
+from axion_build.adapters.registry import RegistryClient, manifest_digest
+from axion_build.config.model import RegistrySpec
+from axion_build.publish.multiarch import list_tag
 from workspace import make_workspace, provision, ran_tasks
 
 pytestmark = pytest.mark.e2e

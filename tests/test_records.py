@@ -15,9 +15,9 @@ from sqlalchemy import inspect, text
 from test_registry import free_port
 from test_reporter import last_guid, make_demo, steps_of
 
-from tasks.buildrecord import BuildCompile, BuildRecord, BuildRun, BuildStep
-from tasks.config import DatabaseSpec
-from tasks.records import (
+from axion_build.config.model import DatabaseSpec
+from axion_build.records.model import BuildCompile, BuildRecord, BuildRun, BuildStep
+from axion_build.records.store import (
     database_key,
     database_url,
     last_compiling_run,

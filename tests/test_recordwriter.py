@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from tasks import recordwriter
-from tasks.recordwriter import RecordWriter
+from axion_build.records import writer as recordwriter
+from axion_build.records.writer import RecordWriter
 
 
 def in_this_process(payload):

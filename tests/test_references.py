@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks.config import load_config
-from tasks.problems import ConfigError
-from tasks.validate import validate_file
+from axion_build.config.load import load_config
+from axion_build.config.problems import ConfigError
+from axion_build.config.validate import validate_file
 from workspace import make_workspace, provision, ran_tasks
 
 INSIDE = "(fix: use a path inside the app tree, relative to it)"

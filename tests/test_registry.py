@@ -20,8 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.config import RegistrySpec
-from tasks.registry import (
+from axion_build.adapters.registry import (
     IMAGE_TYPES,
     INDEX_TYPES,
     RegistryClient,
@@ -31,6 +30,7 @@ from tasks.registry import (
     platform_name,
     registry_base_url,
 )
+from axion_build.config.model import RegistrySpec
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -248,7 +248,7 @@ def test_catalog_follows_pagination(registry):
     for index in range(3):
         registry.image(f"axion/page-{index}", "t", "amd64", str(index).encode())
     client = RegistryClient(registry.url)
-    import tasks.registry as module
+    import axion_build.adapters.registry as module
 
     page, module.PAGE = module.PAGE, 2
     try:

@@ -14,9 +14,9 @@ from test_records import record
 from test_registry import Registry, start_registry
 from test_reporter import ROOT, last_guid, make_demo
 
-from tasks.buildrecord import BuildStep
-from tasks.report import explain_last_run, summary_json
-from tasks.summary import compile_matrix, summarize, timeline
+from axion_build.records.model import BuildStep
+from axion_build.records.report import explain_last_run, summary_json
+from axion_build.records.summary import compile_matrix, summarize, timeline
 
 ARTIFACTS = ROOT / "build" / "test-artifacts"
 
@@ -257,10 +257,10 @@ def test_report_paths_are_under_the_package_build_folder(tmp_path):
 
 def test_the_registry_overview_taken_during_the_run_is_shown_only_if_nothing_pushed(
         tmp_path, monkeypatch):
-    from tasks.flags import Flags
-    from tasks.packages import PACKAGES
-    from tasks.registry import RegistryOverview, TagInfo
-    from tasks.report import publish_reports, registry_touched
+    from axion_build.adapters.registry import RegistryOverview, TagInfo
+    from axion_build.config.flags import Flags
+    from axion_build.config.packages import PACKAGES
+    from axion_build.records.report import publish_reports, registry_touched
 
     demo = make_demo(tmp_path / "ws")  # its registry port is closed
     monkeypatch.setenv("AXION_CONFIG_DIR", str(demo.root / "config"))

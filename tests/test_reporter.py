@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from tasks.config import PackageConfig, load_config
-from tasks.records import open_engine
+from axion_build.config.load import load_config
+from axion_build.config.model import PackageConfig
+from axion_build.records.store import open_engine
 from workspace import run_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,10 +57,10 @@ from pathlib import Path
 from doit.exceptions import TaskFailed
 from doit.tools import config_changed
 
-from tasks.flags import current_flags
-from tasks.packages import PACKAGES
+from axion_build.config.flags import current_flags
+from axion_build.config.packages import PACKAGES
 from tasks.report import report_task
-from tasks.reporter import RecordingReporter
+from axion_build.records.reporter import RecordingReporter
 
 DOIT_CONFIG = {"reporter": RecordingReporter, "verbosity": 2, "backend": "sqlite3",
                "dep_file": "build/.doit.sqlite3", "default_tasks": ["pipeline"]}
@@ -350,7 +351,7 @@ def test_a_run_stopped_by_a_failure_records_what_it_never_reached(demo):
 
 def test_the_reporter_is_selected_by_its_registered_name(demo):
     (demo.root / "pyproject.toml").write_text(
-        '[tool.doit.plugins.reporter]\naxion = "tasks.reporter:RecordingReporter"\n')
+        '[tool.doit.plugins.reporter]\naxion = "axion_build.records.reporter:RecordingReporter"\n')
     dodo = (demo.root / "dodo.py").read_text()
     (demo.root / "dodo.py").write_text(dodo.replace('"reporter": RecordingReporter',
                                                     '"reporter": "axion"'))
@@ -384,7 +385,7 @@ class FakeTask:
     ],
 )
 def test_stage_and_package_of_a_task(name, meta, stage, package):
-    from tasks.runs import package_of, stage_of
+    from axion_build.records.runs import package_of, stage_of
 
     assert (stage_of(FakeTask(name, meta)), package_of(FakeTask(name, meta))) == (stage, package)
 
@@ -413,7 +414,7 @@ def my_check(task, values):
     ],
 )
 def test_describe_reasons(reasons, first_run, expected):
-    from tasks.why import describe_reasons
+    from axion_build.records.why import describe_reasons
 
     assert describe_reasons(reasons, first_run, Path("/w")) == expected
 
@@ -421,7 +422,7 @@ def test_describe_reasons(reasons, first_run, expected):
 def test_describe_reasons_names_doit_tools():
     from doit.tools import config_changed, timeout
 
-    from tasks.why import uptodate_text
+    from axion_build.records.why import uptodate_text
 
     assert uptodate_text(config_changed({"a": 1})) == "changed setting (config_changed)"
     assert uptodate_text(timeout(5)) == "timeout expired (timeout)"
@@ -454,16 +455,16 @@ class SilentCheck:
     ],
 )
 def test_an_uptodate_check_is_described_by_its_reason(check, expected):
-    from tasks.why import describe_reasons, uptodate_text
+    from axion_build.records.why import describe_reasons, uptodate_text
 
     assert uptodate_text(check) == expected
     assert describe_reasons({"uptodate_false": [(check, [], {})]}, False, Path("/w")) == expected
 
 
 def test_the_pipeline_checks_carry_a_reason():
-    from tasks.compile import ToolchainUnchanged
-    from tasks.images import ImageCurrent
-    from tasks.push import RegistryCurrent
+    from axion_build.build.compile import ToolchainUnchanged
+    from axion_build.build.images import ImageCurrent
+    from axion_build.publish.push import RegistryCurrent
 
     for check in (ImageCurrent, RegistryCurrent, ToolchainUnchanged):
         assert isinstance(check.reason, str) and check.reason, check
@@ -473,7 +474,7 @@ def test_the_pipeline_checks_carry_a_reason():
     ("modules", "absent"),
     [
         ("dodo", ("sqlalchemy",)),
-        ("tasks.reporter, tasks.report", ("sqlalchemy", "jinja2")),
+        ("axion_build.records.reporter, axion_build.records.report", ("sqlalchemy", "jinja2")),
     ],
 )
 def test_start_up_imports_neither_sqlalchemy_nor_jinja2(modules, absent):
@@ -496,6 +497,6 @@ def test_start_up_imports_neither_sqlalchemy_nor_jinja2(modules, absent):
     ],
 )
 def test_command_line_masks_secrets(argv, expected):
-    from tasks.runs import command_line
+    from axion_build.records.runs import command_line
 
     assert command_line(argv) == expected

@@ -1,6 +1,6 @@
 """Two runs at once on one checkout, through real doit runs of a tiny dodo file.
 
-The recording reporter takes the checkout's run lock (tasks/runguard.py) before doit
+The recording reporter takes the checkout's run lock (axion_build/records/lock.py) before doit
 reads any task's state: a second run waits for the first and then sees what the first
 saved, or with AXION_LOCK_WAIT=0 refuses and writes nothing; a run killed with
 SIGKILL leaves no lock behind. The dodo file's tasks sleep and log their start and
@@ -29,7 +29,7 @@ import os
 import time
 from pathlib import Path
 
-from tasks.reporter import RecordingReporter
+from axion_build.records.reporter import RecordingReporter
 
 DOIT_CONFIG = {"reporter": RecordingReporter, "verbosity": 2, "backend": "sqlite3",
                "dep_file": "build/.doit.sqlite3", "default_tasks": ["slow"]}

@@ -16,7 +16,7 @@ import time
 import pytest
 from test_reporter import PYTHON, Demo, last_guid, make_demo, steps_of
 
-from tasks.runstate import RunTerminated, describe, interruption
+from axion_build.records.runstate import RunTerminated, describe, interruption
 from workspace import make_workspace, provision, ran_tasks
 
 FAULTS = '''
@@ -198,7 +198,7 @@ def test_an_unreachable_engine_is_a_fast_error_before_any_work(tmp_path):
     assert "debootstrap" not in output and ran_tasks(done.stdout) == []
     assert not (tmp_path / "empty-cache").exists()
     records = ws.root / "build" / "records.sqlite3"
-    from tasks.records import latest_runs, load_record, open_engine
+    from axion_build.records.store import latest_runs, load_record, open_engine
 
     engine = open_engine(f"sqlite:///{records}")
     run = latest_runs(engine, "shop", 1)[0]
@@ -224,6 +224,6 @@ def test_describe_names_where_an_unknown_error_was_raised():
     except KeyError as exc:
         text = describe(exc)
     assert text.startswith("KeyError: 'missing' (at test_runstate.py:")
-    from tasks.docker import EngineUnreachable
+    from axion_build.adapters.docker import EngineUnreachable
 
     assert describe(EngineUnreachable("no engine")) == "EngineUnreachable: no engine"

@@ -26,12 +26,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tasks.caddyfile import caddy_image_context, caddy_routes, upstream_variable
-from tasks.config import PackageConfig, ServiceSpec, load_config, native_platform, yaml_rt
-from tasks.keys import provision_keys
-from tasks.problems import ConfigError
-from tasks.runtime_config import runtime_config_path, write_runtime_config
-from tasks.scaffold import (
+from axion_build.build.keys import provision_keys
+from axion_build.config.load import load_config, yaml_rt
+from axion_build.config.model import PackageConfig, ServiceSpec, native_platform
+from axion_build.config.problems import ConfigError
+from axion_build.config.runtime import runtime_config_path, write_runtime_config
+from axion_build.deploy.caddy import caddy_image_context, caddy_routes, upstream_variable
+from axion_build.deploy.scaffold import (
     ScaffoldOptions,
     deploy_dir,
     image_ref,
@@ -167,7 +168,7 @@ def cfg(tmp_path, app) -> PackageConfig:
 
 def bare_config(tmp_path: Path, services: tuple[ServiceSpec, ...], **kwargs) -> PackageConfig:
     """A config built in memory (no file), for the pure tables."""
-    from tasks.config import CompileSpec, RegistrySpec
+    from axion_build.config.model import CompileSpec, RegistrySpec
 
     return PackageConfig(name=PACKAGE, path=tmp_path / f"{PACKAGE}.yaml", app_root=tmp_path,
                          build_root=tmp_path / "build", services=services,
@@ -183,7 +184,7 @@ def bare_config(tmp_path: Path, services: tuple[ServiceSpec, ...], **kwargs) -> 
     ("127.0.0.1:5000", "", "web", "latest", "127.0.0.1:5000/homechoice-web:latest"),
 ])
 def test_image_ref(tmp_path, url, namespace, service, tag, expected):
-    from tasks.config import RegistrySpec
+    from axion_build.config.model import RegistrySpec
 
     cfg = bare_config(tmp_path, (), registry=RegistrySpec(url=url, namespace=namespace))
     assert image_ref(cfg, service, tag) == expected
@@ -604,7 +605,7 @@ def logs(folder: Path) -> str:
 # ---------------------------------------------------------------- doit
 
 DODO = """\
-from tasks.runtime_config import task_config  # noqa: F401
+from tasks.config import task_config  # noqa: F401
 from tasks.scaffold import task_scaffold  # noqa: F401
 from tasks.validate import task_validate  # noqa: F401
 
@@ -696,7 +697,7 @@ def test_doit_bad_input_fails_and_keeps_the_files(doit_run):
 
 
 def test_task_dicts(tmp_path, app, monkeypatch):
-    from tasks.packages import PACKAGES
+    from axion_build.config.packages import PACKAGES
     from tasks.scaffold import task_scaffold
 
     write_config(tmp_path / "config", app, deployment={"substrate": "k3s"})

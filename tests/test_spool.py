@@ -14,7 +14,7 @@ import pytest
 from test_records import record
 from test_reporter import make_demo
 
-from tasks.spool import spool, spool_dirs, spooled, state_spool
+from axion_build.records.spool import spool, spool_dirs, spooled, state_spool
 
 
 @pytest.mark.parametrize("url", ["notadb://x", "mysql+mysqldb://user@host:notaport/db",

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tasks.config import load_config
-from tasks.keys import key_pair_problem, key_paths, provision_keys
-from tasks.problems import ConfigError
-from tasks.runtime_config import trim_text
-from tasks.validate import validate_file
+from axion_build.build.keys import key_pair_problem, key_paths, provision_keys
+from axion_build.config.load import load_config
+from axion_build.config.problems import ConfigError
+from axion_build.config.runtime import trim_text
+from axion_build.config.validate import validate_file
 from workspace import make_workspace, provision, ran_tasks, uptodate_tasks
 
 

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks.config import apply_env, yaml_rt
-from tasks.values import value_problems, value_warnings
+from axion_build.config.env import apply_env
+from axion_build.config.load import yaml_rt
+from axion_build.config.values import value_problems, value_warnings
 
 PATH = Path("config/shop.yaml")
 BASE = "package:\n  name: shop\n  app_root: ../shop\n"

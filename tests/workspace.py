@@ -105,7 +105,7 @@ def copy_checkout(dest: Path, source: Path = ROOT) -> Path:
 
 def provision(ws: Workspace) -> None:
     """Give the workspace's package its key pair."""
-    from tasks.keys import provision_keys
+    from axion_build.build.keys import provision_keys
 
     provision_keys(ws.app / "data.config", ws.package)
 

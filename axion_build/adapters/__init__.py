@@ -1,0 +1,1 @@
+"""The modules that own an outside system: Docker engine, registry, SMTP, files."""

@@ -1,0 +1,51 @@
+"""The C step of a compile: `gcc` on the host (through ccache) or in the builder image."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from axion_build.build.toolchain import Toolchain
+
+CCACHE_DIR = Path(os.environ.get("AXION_CACHE", "/var/cache/axion-build")) / "ccache"
+
+
+def gcc_command(include: str, cflags: tuple[str, ...], c_file: str, out_file: str) -> list[str]:
+    """The compile-and-link command line of one module (pure)."""
+    return ["gcc", "-shared", "-fPIC", *cflags, "-fno-strict-aliasing", "-fwrapv",
+            f"-I{include}", "-o", out_file, c_file]
+
+
+def host_environment() -> dict[str, str]:
+    """Environment for host compiles: ccache in the machine-wide cache folder."""
+    env = dict(os.environ)
+    env.setdefault("CCACHE_DIR", str(CCACHE_DIR))
+    # Build folders move (CI restores them elsewhere): hash relative paths.
+    env.setdefault("CCACHE_NOHASHDIR", "1")
+    return env
+
+
+def c_compile(toolchain: Toolchain, c_file: Path, so_file: Path, cflags: tuple[str, ...]) -> str:
+    """Compile `c_file` to `so_file` atomically; '' on success, else the compiler's output."""
+    so_file.parent.mkdir(parents=True, exist_ok=True)
+    partial = so_file.with_name(so_file.name + ".partial")
+    if toolchain.kind == "host":
+        command = gcc_command(toolchain.interpreter.include, cflags, str(c_file), str(partial))
+        if shutil.which("ccache"):
+            command.insert(0, "ccache")
+        done = subprocess.run(command, capture_output=True, text=True, env=host_environment())
+        output, ok = done.stdout + done.stderr, done.returncode == 0
+    else:
+        from axion_build.adapters import docker
+
+        ok, output = docker.compile_in_image(
+            toolchain.builder_image, toolchain.platform, c_file, partial,
+            gcc_command(toolchain.interpreter.include, cflags, "/in/" + c_file.name,
+                        "/out/" + partial.name))
+    if not ok:
+        partial.unlink(missing_ok=True)
+        return output.strip() or f"gcc failed on {c_file}"
+    partial.replace(so_file)
+    return ""

@@ -1,0 +1,195 @@
+"""The Docker build context of a package and platform, and its content manifest.
+
+The context holds exactly what the images may contain: the rendered Dockerfile and
+dispatcher, requirements, the wheelhouse, the compiled app (no `.py` of a compiled
+module) and the entry scripts. Runtime-only folders (keys, config, documents) are
+never copied in.
+"""
+
+from __future__ import annotations
+
+from axion_build.adapters.fs import write_atomic
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+from axion_build.build.apptree import platform_slug, python_files
+from axion_build.build.compile import compiled_dir, manifest_path
+from axion_build.config.model import PackageConfig
+from axion_build.render import render
+from axion_build.build.wheels import arm_excluded, read_excludes
+
+RUNTIME_ONLY = ("data.config", "local.documents", "data.documents", "archive.documents")
+SKIPPED_RESOURCES = ("resource.docker", "resource.notes")
+TEMPLATE = "dockerfiles/package.dockerfile.j2"
+
+
+def context_dir(cfg: PackageConfig, platform: str) -> Path:
+    """The build context folder."""
+    return cfg.build_dir / platform_slug(platform) / "context"
+
+
+def context_manifest_path(cfg: PackageConfig, platform: str) -> Path:
+    """Manifest of the context: file → sha256, and the Dockerfile's sections."""
+    return cfg.build_dir / platform_slug(platform) / "context.json"
+
+
+def app_dir(cfg: PackageConfig, platform: str) -> Path:
+    """The compiled app tree as it runs (entry scripts included), for native deploys."""
+    return cfg.build_dir / platform_slug(platform) / "app"
+
+
+def wheelhouse_dir(cfg: PackageConfig, platform: str) -> Path:
+    """The platform's wheelhouse (outside the context, linked in)."""
+    return cfg.build_dir / platform_slug(platform) / "wheelhouse"
+
+
+def dockerfile_context(cfg: PackageConfig, platform: str) -> dict:
+    """Values of the Dockerfile template (the seed's build-arg defaults)."""
+    images = cfg.images
+    return {
+        "package": cfg.name,
+        "base_image": images.builder_for(platform),
+        "base_runtime_image": images.runtime_for(platform),
+        "system_build_deps": images.system_build_deps,
+        "system_runtime_deps": images.system_runtime_deps,
+        "requirements_file": images.requirements_file,
+        "requirements_ai_file": images.requirements_ai_file,
+        "services": cfg.services,
+    }
+
+
+def dockerfile_sections(cfg: PackageConfig, platform: str) -> dict[str, str]:
+    """The Dockerfile in sections: 'common', 'runtime' and one per service."""
+    values = dockerfile_context(cfg, platform)
+    sections = {"common": render(TEMPLATE, section="common", ai=False, service=None, **values),
+                "runtime": render(TEMPLATE, section="runtime", ai=False, service=None, **values)}
+    for service in cfg.services:
+        sections[service.name] = render(TEMPLATE, section="service", service=service,
+                                        ai=uses_ai(cfg, service.name), **values)
+    return sections
+
+
+def context_settings(cfg: PackageConfig, platform: str) -> str:
+    """Every config value the context is made from, as one canonical text (pure).
+
+    The context task's `config_changed` check: a changed port, argument, script, base
+    image, requirements or exclude list rewrites the context, and so the images.
+    """
+    values = dockerfile_context(cfg, platform)
+    values["services"] = [dataclasses.asdict(s) for s in cfg.services]
+    values.update(platform=platform, ai=cfg.images.ai, compile=dataclasses.asdict(cfg.compile),
+                  arm_exclude_file=cfg.images.arm_exclude_file)
+    return json.dumps(values, sort_keys=True, default=list)
+
+
+def uses_ai(cfg: PackageConfig, service: str) -> bool:
+    """The `ai` service (or every service with images.ai) runs on the AI venv."""
+    return cfg.images.ai or service == "ai"
+
+
+def requirement_texts(cfg: PackageConfig, platform: str) -> dict[str, str]:
+    """Requirements files for the context, the arm-exclude list applied off amd64."""
+    excluded = set()
+    if not platform.endswith("amd64"):
+        excluded = read_excludes(cfg.app_root / cfg.images.arm_exclude_file)
+    texts = {}
+    for relative in (cfg.images.requirements_file, cfg.images.requirements_ai_file):
+        source = cfg.app_root / relative
+        if relative and source.is_file():
+            texts[relative] = arm_excluded(source.read_text(), excluded)
+    return texts
+
+
+def app_files(cfg: PackageConfig) -> list[str]:
+    """Source files shipped as they are: Python that stays Python and resources."""
+    files = [f for f in python_files(cfg.app_root, cfg.compile) if "/" in f]
+    for folder in sorted(cfg.app_root.glob("resource.*")):
+        if folder.is_dir() and folder.name not in SKIPPED_RESOURCES:
+            files += sorted(p.relative_to(cfg.app_root).as_posix()
+                            for p in folder.rglob("*") if p.is_file())
+    return files
+
+
+def source_inputs(cfg: PackageConfig) -> list[str]:
+    """Every app file the context is made from (file_dep of the context task)."""
+    scripts = sorted({s.script for s in cfg.services})
+    return [str(cfg.app_root / f) for f in (*app_files(cfg), *scripts)]
+
+
+def link_or_copy(source: Path, dest: Path) -> None:
+    """Hard-link (cheap, same content and mtime) or copy across filesystems."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, dest)
+    except OSError:
+        shutil.copy2(source, dest)
+
+
+def assemble_context(cfg: PackageConfig, platform: str) -> dict[str, str]:
+    """Write the context afresh and return its manifest (relative path → sha256)."""
+    final = context_dir(cfg, platform)
+    staging = final.with_name("context.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    sections = dockerfile_sections(cfg, platform)
+    (staging / "Dockerfile").write_text("".join(sections.values()))
+    (staging / "entrypoint.sh").write_text(render("dockerfiles/entrypoint.sh.j2",
+                                                  package=cfg.name, services=cfg.services))
+    (staging / "entrypoint.sh").chmod(0o755)
+    for relative, text in requirement_texts(cfg, platform).items():
+        target = staging / "requirements" / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    for wheel in sorted(wheelhouse_dir(cfg, platform).glob("*.whl")):
+        link_or_copy(wheel, staging / "wheelhouse" / wheel.name)
+    compiled = compiled_dir(cfg, platform)
+    for built in sorted(compiled.rglob("*.so")):
+        link_or_copy(built, staging / "app" / built.relative_to(compiled))
+    for relative in app_files(cfg):
+        link_or_copy(cfg.app_root / relative, staging / "app" / relative)
+    for service in cfg.services:
+        link_or_copy(cfg.app_root / service.script, staging / "serve" / service.script)
+    manifest = {"files": hash_tree(staging),
+                "sections": {k: sha256(v.encode()) for k, v in sections.items()},
+                "compiled": json.loads(manifest_path(cfg, platform).read_text())}
+    swap_in(staging, final)
+    app = app_dir(cfg, platform).with_name("app.partial")
+    shutil.rmtree(app, ignore_errors=True)
+    for source in ("app", "serve"):
+        for path in sorted((final / source).rglob("*")):
+            if path.is_file():
+                link_or_copy(path, app / path.relative_to(final / source))
+    swap_in(app, app_dir(cfg, platform))
+    return manifest
+
+
+def swap_in(staging: Path, final: Path) -> None:
+    """Replace `final` by the fully written `staging` folder."""
+    shutil.rmtree(final, ignore_errors=True)
+    staging.rename(final)
+
+
+def hash_tree(root: Path) -> dict[str, str]:
+    """sha256 of every file under `root`, by relative path."""
+    return {p.relative_to(root).as_posix(): sha256(p.read_bytes())
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def sha256(data: bytes) -> str:
+    """Hex sha256 of `data`."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_context(package: str, platform: str) -> None:
+    """doit action: assemble the context and write its manifest atomically."""
+    from axion_build.config.packages import PACKAGES
+
+    cfg = PACKAGES.get(package)
+    manifest = assemble_context(cfg, platform)
+    target = context_manifest_path(cfg, platform)
+    write_atomic(target, json.dumps(manifest, indent=1, sort_keys=True))

@@ -1,0 +1,243 @@
+"""Image stage: the wheelhouse, the build context, one image per service, the dispatcher.
+
+An image is up to date when the engine holds its tag with a label carrying the hash
+of its inputs (`image_inputs_hash`), so a no-op run asks the engine one question.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+from collections.abc import Iterator
+
+from doit.exceptions import TaskFailed
+from doit.tools import config_changed
+
+from axion_build.build.apptree import arch_of
+from axion_build.build.compile import base_deps, manifest_path, target_platforms, toolchain_for
+from axion_build.config.model import PackageConfig, native_platform
+from axion_build.build.context import (
+    app_dir,
+    context_dir,
+    context_manifest_path,
+    context_settings,
+    requirement_texts,
+    sha256,
+    source_inputs,
+    uses_ai,
+    wheelhouse_dir,
+    write_context,
+)
+from axion_build.build.freshness import REFRESH_STAMPS, OutsideCheck
+from axion_build.build.guard import guard_image, key_material
+from axion_build.build.keys import key_paths
+from axion_build.config.packages import PACKAGES
+from axion_build.adapters.fs import write_if_changed
+from axion_build.render import template_files
+
+LABEL_INPUTS = "org.axion.inputs"
+RUNTIME_TARGET = "runtime"
+CADDY_TARGET = "caddy"
+
+
+def image_tag(cfg: PackageConfig, target: str, platform: str) -> str:
+    """Local tag: `axion-<pkg>:<service>`, `axion-<pkg>:latest` for the dispatcher."""
+    name = "latest" if target == RUNTIME_TARGET else target
+    if platform != native_platform():
+        name = f"{name}-{arch_of(platform)}"
+    return f"axion-{cfg.name}:{name}"
+
+
+def candidate_tag(tag: str) -> str:
+    """The tag an image is built under until the secret guard has passed it."""
+    return f"{tag}--unguarded"
+
+
+def image_targets(cfg: PackageConfig) -> list[str]:
+    """Every image target: the dispatcher, one per service, and Caddy."""
+    return [RUNTIME_TARGET, *(s.name for s in cfg.services), CADDY_TARGET]
+
+
+def extra_tags(cfg: PackageConfig, target: str, platform: str) -> list[str]:
+    """The seed's name for the Caddy image, `axion-caddy:<pkg>`, beside ours."""
+    if target == CADDY_TARGET and platform == native_platform():
+        return [f"axion-caddy:{cfg.name}"]
+    return []
+
+
+def build_args(cfg: PackageConfig, target: str, platform: str) -> dict[str, str]:
+    """The seed's build args for one target (never a secret)."""
+    ai = target != RUNTIME_TARGET and uses_ai(cfg, target)
+    return {
+        "AXION_PACKAGE": cfg.name,
+        "BASE_IMAGE": cfg.images.builder_for(platform),
+        "BASE_RUNTIME_IMAGE": cfg.images.runtime_for(platform),
+        "REQUIREMENTS_FILE": cfg.images.requirements_file,
+        "REQUIREMENTS_AI_FILE": "yes" if ai else "",
+        "AXION_AI_ENABLED": "1" if ai else "0",
+        "SYSTEM_BUILD_DEPS": cfg.images.system_build_deps,
+        "SYSTEM_RUNTIME_DEPS": cfg.images.system_runtime_deps,
+    }
+
+
+def image_inputs_hash(manifest: dict, target: str, script: str, base_ids: list[str],
+                      args: dict[str, str]) -> str:
+    """Hash of everything one image is built from (pure).
+
+    The shared layers' files, the Dockerfile's common section, this target's own
+    section and entry script(s), the base images and the build args: editing one
+    service's script changes that service's hash (and the dispatcher's) only.
+    """
+    files = manifest["files"]
+    shared = {k: v for k, v in files.items() if not k.startswith("serve/") and k != "Dockerfile"}
+    if target == RUNTIME_TARGET:
+        own = {k: v for k, v in files.items() if k.startswith("serve/")}
+    else:
+        own = {f"serve/{script}": files[f"serve/{script}"]}
+    sections = manifest["sections"]
+    facts = [shared, own, sections["common"], sections[target], base_ids, args]
+    return sha256(json.dumps(facts, sort_keys=True).encode())
+
+
+def read_manifest(cfg: PackageConfig, platform: str) -> dict:
+    """The context manifest written by the context task."""
+    return json.loads(context_manifest_path(cfg, platform).read_text())
+
+
+def script_of(cfg: PackageConfig, target: str) -> str:
+    """Entry script of a target ('' for the dispatcher and Caddy)."""
+    return "" if target in (RUNTIME_TARGET, CADDY_TARGET) else cfg.service(target).script
+
+
+@functools.cache
+def engine_facts(package: str, platform: str, stage: str = "image") -> dict:
+    """One batched question to the engine: ids and labels of every image of a package.
+
+    Asked once per stage and run: the push stage asks again, after the images it pushes
+    were (re)built in this run.
+    """
+    from axion_build.adapters import docker
+
+    cfg = PACKAGES.get(package)
+    tags = [image_tag(cfg, t, platform) for t in image_targets(cfg)]
+    tags += [cfg.images.runtime_for(platform), cfg.images.builder_for(platform)]
+    return docker.image_facts(tags)
+
+
+def expected_hash(cfg: PackageConfig, target: str, platform: str, facts: dict) -> str:
+    """The inputs hash `target`'s image must carry; '' when a base image is missing."""
+    bases = [cfg.images.runtime_for(platform), cfg.images.builder_for(platform)]
+    base_ids = [facts[b]["id"] for b in bases if facts.get(b)]
+    if len(base_ids) != len(bases):
+        return ""
+    if target == CADDY_TARGET:
+        files = caddy_files(cfg, platform)
+        return sha256(json.dumps([files, base_ids[0]], sort_keys=True).encode())
+    return image_inputs_hash(read_manifest(cfg, platform), target, script_of(cfg, target),
+                             base_ids, build_args(cfg, target, platform))
+
+
+def caddy_files(cfg: PackageConfig, platform: str) -> dict[str, str]:
+    """The Caddy image's whole context: its Dockerfile and the generated Caddyfile."""
+    from axion_build.deploy.caddy import caddy_image_context
+
+    return caddy_image_context(cfg, platform)
+
+
+def caddy_context(cfg: PackageConfig, platform: str):
+    """Write the Caddy image's context folder and return it."""
+    folder = context_dir(cfg, platform).with_name("caddy-context")
+    for name, text in caddy_files(cfg, platform).items():
+        write_if_changed(folder / name, text)
+    return folder
+
+
+class ImageCurrent(OutsideCheck):
+    """doit uptodate check: the engine holds this image with the expected inputs label."""
+
+    reason = "image missing or its inputs changed"
+
+    def __init__(self, package: str, target: str, platform: str):
+        self.package, self.target, self.platform = package, target, platform
+
+    def check(self) -> bool:
+        """True when the label matches; asked once per run for all images of a package."""
+        cfg = PACKAGES.get(self.package)
+        facts = engine_facts(self.package, self.platform)
+        have = facts.get(image_tag(cfg, self.target, self.platform))
+        expected = expected_hash(cfg, self.target, self.platform, facts)
+        return bool(have and expected) and have["labels"].get(LABEL_INPUTS) == expected
+
+
+def build_target(package: str, target: str, platform: str) -> dict | TaskFailed:
+    """doit action: build one image, then refuse it if it holds a secret."""
+    from axion_build.adapters import docker
+
+    cfg = PACKAGES.get(package)
+    tag = image_tag(cfg, target, platform)
+    bases = [cfg.images.runtime_for(platform), cfg.images.builder_for(platform)]
+    facts = docker.image_facts([tag, *bases])
+    missing = [b for b in bases if not facts.get(b)]
+    if missing:
+        return TaskFailed(f"base image(s) {', '.join(missing)} not found: run "
+                          f"'doit base' or set images.base_image/base_runtime_image in {cfg.path}")
+    inputs = expected_hash(cfg, target, platform, facts)
+    labels = {LABEL_INPUTS: inputs, "org.axion.package": cfg.name,
+              "org.axion.service": target, "org.axion.platform": platform}
+    context = context_dir(cfg, platform)
+    target_name: str | None = target
+    if target == CADDY_TARGET:
+        context, target_name = caddy_context(cfg, platform), None
+    # a named builder without an endpoint is a buildx builder of this engine
+    builder = cfg.deployment.builder if not cfg.deployment.endpoint else None
+    # built under a candidate tag: the image's own tag (which makes it up to date) is
+    # given only once the guard passed, so an interrupted build is never trusted
+    candidate = candidate_tag(tag)
+    docker.build_image(context, context / "Dockerfile", target=target_name, tags=[candidate],
+                       build_args=build_args(cfg, target, platform), labels=labels,
+                       platform=platform, builder=builder or None)
+    private_key = key_paths(cfg.app_root / "data.config", cfg.name)[0]
+    findings = guard_image(candidate, (*cfg.secrets(), *key_material(private_key)),
+                           cfg.build_root / "guard-clean-layers.json")
+    if findings:
+        docker.remove_image(candidate)
+        docker.remove_image(tag)
+        return TaskFailed("secret guard: image removed, it must not ship:\n"
+                          + "\n".join(str(f).replace(candidate, tag) for f in findings))
+    for name in (tag, *extra_tags(cfg, target, platform)):
+        docker.tag_image(candidate, name)
+    docker.remove_image(candidate)
+    size = docker.image_size(tag)
+    print(f"{tag}: {size / 1e6:.1f} MB")
+    return {"image": tag, "size": size, "inputs": inputs}
+
+
+def fill_platform_wheelhouse(package: str, platform: str) -> None:
+    """doit action: the wheelhouse for the image interpreter of `platform`."""
+    from axion_build.build.wheels import fill_wheelhouse
+
+    cfg = PACKAGES.get(package)
+    dest = wheelhouse_dir(cfg, platform)
+    staging = dest.with_name(dest.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    requirements = staging / "requirements"
+    files = []
+    for relative, text in requirement_texts(cfg, platform).items():
+        path = requirements / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        files.append(path)
+    fill_wheelhouse(toolchain_for(package, platform).interpreter, files, staging)
+    shutil.rmtree(requirements)
+    shutil.rmtree(dest, ignore_errors=True)
+    staging.rename(dest)
+    wheels = sorted(p.name for p in dest.glob("*.whl"))
+    wheelhouse_stamp(cfg, platform).write_text("\n".join(wheels) + "\n")
+
+
+def wheelhouse_stamp(cfg: PackageConfig, platform: str):
+    """The list of wheels in the wheelhouse: the context depends on it."""
+    return wheelhouse_dir(cfg, platform).with_suffix(".txt")
+
+

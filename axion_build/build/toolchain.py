@@ -1,0 +1,133 @@
+"""Which toolchain compiles a platform's modules: the host's, or the builder image's.
+
+A compiled module must import in the image's own interpreter, so the host compiles
+only when it matches that interpreter (Python minor version, extension suffix,
+architecture, glibc no newer than the image's); otherwise the C step runs inside
+the builder image.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import platform as host_platform
+import subprocess
+import sys
+import sysconfig
+from dataclasses import dataclass
+from pathlib import Path
+
+import Cython
+
+from axion_build.config.model import native_platform
+
+PROBE = (
+    "import json,sys,sysconfig,platform;"
+    "print(json.dumps({'python': '%d.%d' % sys.version_info[:2],"
+    "'version': platform.python_version(),"
+    "'ext_suffix': sysconfig.get_config_var('EXT_SUFFIX'),"
+    "'include': sysconfig.get_paths()['include'],"
+    "'machine': platform.machine(),"
+    "'libc': platform.libc_ver()[1]}))"
+)
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    """What a compiled module must match: an interpreter's ABI facts."""
+
+    python: str
+    version: str
+    ext_suffix: str
+    include: str
+    machine: str
+    libc: str
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """The C toolchain of one platform: on the host or inside a builder image."""
+
+    platform: str
+    kind: str  # "host" or "container"
+    interpreter: Interpreter
+    builder_image: str = ""
+    builder_id: str = ""
+
+    @property
+    def ext_suffix(self) -> str:
+        """File suffix of compiled modules, e.g. `.cpython-311-x86_64-linux-gnu.so`."""
+        return self.interpreter.ext_suffix
+
+    def fingerprint(self, settings: tuple) -> str:
+        """Hash of everything that changes the compiled output."""
+        facts = [Cython.__version__, self.kind, self.platform, self.interpreter.version,
+                 self.interpreter.ext_suffix, self.builder_id, settings]
+        if self.kind == "host":
+            facts.append(host_compiler_version())
+        return hashlib.sha256(json.dumps(facts, default=str).encode()).hexdigest()[:16]
+
+
+def host_interpreter() -> Interpreter:
+    """The ABI facts of the Python running this build."""
+    return Interpreter(
+        python=f"{sys.version_info[0]}.{sys.version_info[1]}",
+        version=host_platform.python_version(),
+        ext_suffix=sysconfig.get_config_var("EXT_SUFFIX"),
+        include=sysconfig.get_paths()["include"],
+        machine=host_platform.machine(),
+        libc=host_platform.libc_ver()[1],
+    )
+
+
+@functools.cache
+def host_compiler_version() -> str:
+    """`gcc` version and target, part of the host toolchain's fingerprint."""
+    out = subprocess.run(["gcc", "-dumpfullversion", "-dumpmachine"], capture_output=True,
+                         text=True, check=True)
+    return " ".join(out.stdout.split())
+
+
+def version_tuple(text: str) -> tuple[int, ...]:
+    """'2.36' → (2, 36); empty or odd text → ()."""
+    try:
+        return tuple(int(p) for p in text.split("."))
+    except ValueError:
+        return ()
+
+
+def host_matches(host: Interpreter, image: Interpreter, platform: str) -> bool:
+    """Whether modules built on the host import in the image's interpreter."""
+    return (platform == native_platform()
+            and host.python == image.python
+            and host.ext_suffix == image.ext_suffix
+            and host.machine == image.machine
+            and bool(version_tuple(host.libc))
+            and version_tuple(host.libc) <= version_tuple(image.libc))
+
+
+def probe_image(image: str, platform: str, cache_dir: Path) -> Interpreter:
+    """The runtime image's interpreter facts, cached by image id."""
+    from axion_build.adapters import docker
+
+    image_id = docker.image_id(image)
+    cache = cache_dir / f"interpreter-{image_id.replace(':', '-')[:32]}.json"
+    if cache.exists():
+        return Interpreter(**json.loads(cache.read_text()))
+    facts = json.loads(docker.run_output(image, ["python3", "-c", PROBE], platform=platform))
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(facts))
+    return Interpreter(**facts)
+
+
+def select_toolchain(platform: str, runtime_image: str, builder_image: str,
+                     cache_dir: Path) -> Toolchain:
+    """The host toolchain when it matches the runtime image, else the builder image's."""
+    from axion_build.adapters import docker
+
+    image = probe_image(runtime_image, platform, cache_dir)
+    if host_matches(host_interpreter(), image, platform):
+        return Toolchain(platform=platform, kind="host", interpreter=host_interpreter())
+    return Toolchain(platform=platform, kind="container", interpreter=image,
+                     builder_image=builder_image, builder_id=docker.image_id(builder_image))

@@ -1,0 +1,104 @@
+"""The `axion` console script: the seed's verbs and flags on top of doit."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from axion_build import paths
+
+VERBS = ("pipeline", "scaffold", "validate", "keys", "config", "compile", "image", "push",
+         "report", "explain", "summary", "registry")
+
+
+def parser() -> argparse.ArgumentParser:
+    """Command-line grammar (pure)."""
+    top = argparse.ArgumentParser(prog="axion", description="Axion Build: compiled, "
+                                  "per-service images and deploy files for a package.")
+    top.add_argument("verb", choices=VERBS)
+    top.add_argument("package")
+    top.add_argument("--skip-compile", action="store_true",
+                     help="reuse the last complete compiled output")
+    top.add_argument("--skip-push", action="store_true", help="build but do not push")
+    top.add_argument("--skip-deploy", action="store_true", help="do not scaffold deploy files")
+    top.add_argument("--notify", metavar="ADDR", default="", help="email the build report")
+    top.add_argument("--platform", default="",
+                     help="linux/amd64, linux/arm64 or both, comma-separated")
+    top.add_argument("--service", default="", help="build and push only this service")
+    top.add_argument("-n", "--process", type=int, default=0, help="parallel doit workers")
+    top.add_argument("--config-dir", default="", help="folder of package configs")
+    return top
+
+
+def doit_arguments(args: argparse.Namespace) -> list[str]:
+    """The doit command line for parsed arguments (pure)."""
+    task = f"{args.verb}:{args.package}"
+    if args.verb == "image" and args.service:
+        task = f"image:{args.package}:{args.service}"
+    line = ["run"]
+    if args.process > 1:
+        line += ["-n", str(args.process), "-P", "process"]
+    line.append(task)
+    flags = {"skip_compile": args.skip_compile, "skip_push": args.skip_push,
+             "skip_deploy": args.skip_deploy}
+    line += [f"{name}=1" for name, on in flags.items() if on]
+    for name in ("notify", "platform", "service"):
+        value = getattr(args, name)
+        if value:
+            line.append(f"{name}={value}")
+    return line
+
+
+def run_doit(root: Path, arguments: list[str]) -> int:
+    """Run doit on the project's own dodo.py, with its pyproject's [tool.doit] settings."""
+    from doit.cmd_base import ModuleTaskLoader
+    from doit.doit_cmd import DoitMain
+    from doit.loader import get_module
+
+    # doit's hints name its own command ("doit list"), which works here; "axion list" does not
+    DoitMain.BIN_NAME = "doit"
+    dodo = get_module(str(root / "dodo.py"), str(root))
+    return DoitMain(ModuleTaskLoader(dodo), config_filenames=[str(root / "pyproject.toml")],
+                    extra_config={}).run(arguments)
+
+
+def own_code_command(root: Path, argv: list[str]) -> list[str] | None:
+    """The command that runs this checkout's own code, when `root` is another checkout
+    of this tool than the one imported (one venv serves several clones)."""
+    if root == paths.PACKAGE_DIR.parent or not (root / "axion_build" / "cli.py").is_file():
+        return None
+    return [sys.executable, "-m", "axion_build.cli", *argv]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `axion` script."""
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser().parse_args(argv)
+    if args.config_dir:
+        os.environ["AXION_CONFIG_DIR"] = str(Path(args.config_dir).resolve())
+    # doit's settings, its database and the default config folder are the project's:
+    # the checkout the command runs in, never the one the venv was set up from
+    root = paths.find_project_root()
+    if root is None:
+        print("axion: no dodo.py (nor a pyproject.toml with [tool.axion]) here or above: "
+              "run `axion init <package> --app-root PATH` at the top of the repo",
+              file=sys.stderr)
+        return 2
+    os.chdir(root)
+    command = own_code_command(root, argv)
+    if command:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(root), os.environ.get("PYTHONPATH", "")]))}
+        os.execve(command[0], command, env)
+    sys.path.insert(0, str(root))
+    if args.verb in ("explain", "summary", "registry"):
+        from axion_build.records.inspect import inspect_command
+
+        return inspect_command(args.verb, args.package)
+    return run_doit(root, doit_arguments(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

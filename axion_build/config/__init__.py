@@ -1,0 +1,1 @@
+"""The package config: schema, frozen model, loading with environment overrides, checks."""

@@ -1,0 +1,203 @@
+"""The package config's schema tables and the frozen specs parsed from it (pure data)."""
+
+from __future__ import annotations
+
+import platform as host_platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# type names used by the schema: str, int, bool, list, dict, port (int or null)
+SERVICE_SCHEMA = {"script": "str", "args": "list", "port": "port", "route": "str"}
+SCHEMA: dict[str, dict[str, Any]] = {
+    "package": {"name": "str", "app_root": "str"},
+    "build": {"folder": "str"},
+    "compile": {"factory_sets": "list", "exclude": "list", "directives": "dict",
+                "cflags": "list"},
+    "images": {"base_image": "str", "base_runtime_image": "str", "bootstrap": "bool",
+               "debian_mirror": "str", "requirements_file": "str",
+               "requirements_ai_file": "str", "arm_exclude_file": "str",
+               "system_build_deps": "str", "system_runtime_deps": "str", "ai": "bool"},
+    "services": "services",
+    "registry": {"url": "str", "namespace": "str", "insecure": "bool", "username": "str",
+                 "password": "str"},
+    "deployment": {"substrate": "str", "platform": "str",
+                   "buildx": {"builder": "str", "endpoint": "str"}},
+    "database": {"url": "str", "host": "str", "port": "int", "name": "str", "user": "str",
+                 "password": "str"},
+    "smtp": {"host": "str", "port": "int", "starttls": "bool", "user": "str",
+             "password": "str", "sender": "str"},
+    "runtime": {"log_level": "str", "heartbeat_seconds": "int"},
+}
+REQUIRED = {
+    "package": ("name", "app_root"),
+    "compile": ("factory_sets",),
+    "services": (),
+}
+SUBSTRATES = ("compose", "k3s", "supervisor")
+PLATFORMS = ("linux/amd64", "linux/arm64")
+# sections the running services read; everything else is build-only
+RUNTIME_SECTIONS = ("package", "services", "database", "smtp", "runtime")
+SECRET_OPTIONS = (("database", "password"), ("smtp", "password"), ("registry", "password"))
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One service of the app: entry script, arguments, port and HTTP route."""
+
+    name: str
+    script: str
+    args: tuple[str, ...] = ()
+    port: int | None = None
+    route: str = ""
+
+    @property
+    def command(self) -> tuple[str, ...]:
+        """The command line the service runs with."""
+        return ("python", self.script, *self.args)
+
+
+@dataclass(frozen=True)
+class CompileSpec:
+    """Which factory sets compile, what stays Python, and compiler settings."""
+
+    factory_sets: tuple[str, ...]
+    exclude: tuple[str, ...] = ()
+    directives: tuple[tuple[str, Any], ...] = (("language_level", 3),)
+    cflags: tuple[str, ...] = ("-O2",)
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """Base images, requirements files and system packages of the images."""
+
+    base_image: str = "axion-base/bookworm-builder:latest"
+    base_runtime_image: str = "axion-base/bookworm-runtime:latest"
+    bootstrap: bool = True
+    debian_mirror: str = "http://deb.debian.org/debian"
+    requirements_file: str = "resource.config/requirements.txt"
+    requirements_ai_file: str = "resource.config/requirements-ai.txt"
+    arm_exclude_file: str = "resource.config/requirements-arm-exclude.txt"
+    system_build_deps: str = ""
+    system_runtime_deps: str = ""
+    ai: bool = False
+
+    def runtime_for(self, platform: str) -> str:
+        """The runtime base image for `platform` (see `tag_for_platform`)."""
+        return tag_for_platform(self.base_runtime_image, platform, self.bootstrap)
+
+    def builder_for(self, platform: str) -> str:
+        """The builder base image for `platform`."""
+        return tag_for_platform(self.base_image, platform, self.bootstrap)
+
+
+def tag_for_platform(tag: str, platform: str, bootstrapped: bool) -> str:
+    """A local tag holds one architecture, so bootstrapped non-amd64 bases carry a suffix."""
+    arch = platform.split("/")[-1]
+    if not bootstrapped or arch == "amd64":
+        return tag
+    return f"{tag}-{arch}" if ":" in tag.rsplit("/", 1)[-1] else f"{tag}:latest-{arch}"
+
+
+@dataclass(frozen=True)
+class RegistrySpec:
+    """Where images are pushed."""
+
+    url: str = "127.0.0.1:5000"
+    namespace: str = "axion"
+    insecure: bool = True
+    username: str = ""
+    password: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    """Deployment substrate, target platforms and the buildx builder."""
+
+    substrate: str = "compose"
+    platform: str = ""
+    builder: str = ""
+    endpoint: str = ""
+
+    @property
+    def platforms(self) -> tuple[str, ...]:
+        """Target platforms; the host's own when none is configured."""
+        if not self.platform:
+            return (native_platform(),)
+        return tuple(p.strip() for p in self.platform.split(",") if p.strip())
+
+
+@dataclass(frozen=True)
+class DatabaseSpec:
+    """Build-records database; an empty url means SQLite in the build folder."""
+
+    url: str = ""
+    host: str = ""
+    port: int = 3306
+    name: str = "axion"
+    user: str = ""
+    password: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class SmtpSpec:
+    """SMTP server for the emailed build report."""
+
+    host: str = "127.0.0.1"
+    port: int = 25
+    starttls: bool = False
+    user: str = ""
+    password: str = field(default="", repr=False)
+    sender: str = "axion-build@localhost"
+
+
+@dataclass(frozen=True)
+class PackageConfig:
+    """The whole, validated configuration of one package."""
+
+    name: str
+    path: Path
+    app_root: Path
+    build_root: Path
+    services: tuple[ServiceSpec, ...]
+    compile: CompileSpec
+    images: ImageSpec = ImageSpec()
+    registry: RegistrySpec = RegistrySpec()
+    deployment: DeploymentSpec = DeploymentSpec()
+    database: DatabaseSpec = DatabaseSpec()
+    smtp: SmtpSpec = SmtpSpec()
+    runtime: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def build_dir(self) -> Path:
+        """This package's own build folder."""
+        return self.build_root / self.name
+
+    def service(self, name: str) -> ServiceSpec:
+        """The service called `name`."""
+        for spec in self.services:
+            if spec.name == name:
+                return spec
+        raise KeyError(f"{self.path}: no service {name!r} (have: {self.service_names})")
+
+    @property
+    def service_names(self) -> str:
+        """Comma-separated service names, for messages."""
+        return ", ".join(s.name for s in self.services)
+
+    def secrets(self) -> tuple[str, ...]:
+        """Configured secret values that must never reach an image."""
+        values = (self.database.password, self.smtp.password, self.registry.password)
+        return tuple(v for v in values if v)
+
+
+def native_platform() -> str:
+    """The host's platform in Docker's spelling."""
+    machine = host_platform.machine().lower()
+    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+    return f"linux/{arch.get(machine, machine)}"
+
+
+def env_name(path: tuple[str, ...]) -> str:
+    """`AXION_{SECTION}_{OPTION}` for a path of keys."""
+    return "AXION_" + "_".join(p.upper().replace("-", "_").replace(".", "_") for p in path)

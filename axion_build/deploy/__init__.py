@@ -1,0 +1,1 @@
+"""Deploy files: docker compose, Helm chart, supervisord, Caddy, rendered from templates."""

@@ -1,0 +1,1 @@
+"""Publishing images: push to the registry, multi-platform manifest lists."""

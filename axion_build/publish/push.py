@@ -1,0 +1,123 @@
+"""Push stage: tag each image `<registry>/<namespace>/<package>-<target>` and push it.
+
+Two tags: `latest` and an immutable tag derived from the image's inputs hash. A push
+whose immutable tag the registry already holds, with `latest` on the same digest,
+is up to date. Push tasks depend on the whole image stage, so nothing is pushed
+from a run where any image (or compile) failed.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from doit.exceptions import TaskFailed
+
+from axion_build.adapters.registry import RegistryError, manifest_digest
+from axion_build.build.freshness import OutsideCheck
+from axion_build.build.images import LABEL_INPUTS, engine_facts, image_tag, image_targets
+from axion_build.config.model import PackageConfig
+from axion_build.config.packages import PACKAGES
+from axion_build.deploy.scaffold import image_repository
+
+IMMUTABLE_PREFIX = "in-"
+
+
+def repository(cfg: PackageConfig, target: str) -> str:
+    """Repository path in the registry, e.g. `axion/homechoice-report`."""
+    return push_ref(cfg, target).split("/", 1)[1]
+
+
+def push_ref(cfg: PackageConfig, target: str) -> str:
+    """Image reference without tag, e.g. `127.0.0.1:5000/axion/homechoice-report`."""
+    return image_repository(cfg, target)
+
+
+def immutable_tag(inputs_hash: str) -> str:
+    """The tag that names one content of an image for good."""
+    return IMMUTABLE_PREFIX + inputs_hash[:16]
+
+
+def local_inputs(cfg: PackageConfig, target: str, platform: str) -> str:
+    """Inputs hash carried by the local image ('' when it is missing)."""
+    facts = engine_facts(cfg.name, platform, "push").get(image_tag(cfg, target, platform))
+    return (facts or {}).get("labels", {}).get(LABEL_INPUTS, "")
+
+
+class RegistryCurrent(OutsideCheck):
+    """doit uptodate check: the registry holds this content under both tags."""
+
+    reason = "registry lacks this image's content"
+
+    def __init__(self, package: str, target: str, platform: str):
+        self.package, self.target, self.platform = package, target, platform
+
+    def check(self) -> bool:
+        """True when `latest` and the immutable tag point at the same digest."""
+        cfg = PACKAGES.get(self.package)
+        inputs = local_inputs(cfg, self.target, self.platform)
+        if not inputs:
+            return False
+        digests = registry_digests(self.package, self.platform)
+        repo = repository(cfg, self.target)
+        pinned = digests.get((repo, immutable_tag(inputs)))
+        return bool(pinned) and pinned == digests.get((repo, "latest"))
+
+
+@functools.cache
+def registry_digests(package: str, platform: str) -> dict[tuple[str, str], str]:
+    """Digests of `latest` and of the immutable tag of every image of a package, asked
+    concurrently once per run ('' for a missing tag or an unreachable registry).
+
+    Push tasks wait for the whole image stage, so by the first push check every local
+    image, and so every immutable tag, is final; each repository changes only through
+    its own push, after its own check.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    cfg = PACKAGES.get(package)
+    wanted = []
+    for target in image_targets(cfg):
+        if inputs := local_inputs(cfg, target, platform):
+            repo = repository(cfg, target)
+            wanted += [(repo, immutable_tag(inputs)), (repo, "latest")]
+
+    def digest(key: tuple[str, str]) -> str:
+        try:
+            return manifest_digest(cfg.registry, *key)
+        except RegistryError:
+            return ""
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return dict(zip(wanted, pool.map(digest, wanted), strict=True))
+
+
+def latest_is(cfg: PackageConfig, target: str, tag: str) -> bool:
+    """Whether the registry holds `tag` and `latest` points at the same digest."""
+    try:
+        pinned = manifest_digest(cfg.registry, repository(cfg, target), tag)
+        latest = manifest_digest(cfg.registry, repository(cfg, target), "latest")
+    except RegistryError:
+        return False
+    return bool(pinned) and pinned == latest
+
+
+def push_target(package: str, target: str, platform: str) -> dict | TaskFailed:
+    """doit action: tag and push one image under both tags."""
+    from axion_build.adapters import docker
+
+    cfg = PACKAGES.get(package)
+    local = image_tag(cfg, target, platform)
+    facts = docker.image_facts([local])
+    inputs = (facts.get(local) or {}).get("labels", {}).get(LABEL_INPUTS, "")
+    if not inputs:
+        return TaskFailed(f"{local} has no build label: build it first (doit image:{package})")
+    ref = push_ref(cfg, target)
+    try:
+        docker.login(cfg.registry)
+        digest = docker.push_tags(local, ref, [immutable_tag(inputs), "latest"])
+    except docker.DockerError as exc:
+        return TaskFailed(f"push of {local} to {ref} failed: {exc}")
+    print(f"pushed {ref}:{immutable_tag(inputs)} and :latest ({digest})")
+    return {"pushed": ref, "tag": immutable_tag(inputs), "digest": digest}
+
+

@@ -1,0 +1,1 @@
+"""What each run did: the record model, the SQL store and spool, reporter, reports."""
