@@ -72,9 +72,42 @@ def own_code_command(root: Path, argv: list[str]) -> list[str] | None:
     return [sys.executable, "-m", "axion_build.cli", *argv]
 
 
+def init_parser() -> argparse.ArgumentParser:
+    """Grammar of `axion init` (pure)."""
+    top = argparse.ArgumentParser(prog="axion init", description="Write config/<package>.yaml "
+                                  "and a dodo.py for the app tree, at the top of this repo.")
+    top.add_argument("package")
+    top.add_argument("--app-root", required=True, help="the app tree (factory.*, Serve*.py)")
+    top.add_argument("--repo", default=".", help="the repo's top folder (default: here)")
+    return top
+
+
+def init_command(argv: list[str]) -> int:
+    """`axion init <package> --app-root PATH`: the config and dodo.py, never overwritten."""
+    from axion_build.config.values import SAFE_NAME
+    from axion_build.init import init_repo
+
+    args = init_parser().parse_args(argv)
+    app_root = Path(args.app_root)
+    if not SAFE_NAME.match(args.package):
+        print(f"axion init: {args.package!r} is not a package name (lower-case letters, "
+              "digits, '-' and '_')", file=sys.stderr)
+        return 2
+    if not app_root.is_dir():
+        print(f"axion init: no app tree at {app_root}", file=sys.stderr)
+        return 2
+    for line in init_repo(args.package, app_root, Path(args.repo)):
+        print(line)
+    print(f"next: doit keys:{args.package} pipeline:{args.package}   (or: axion pipeline "
+          f"{args.package})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `axion` script."""
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["init"]:
+        return init_command(argv[1:])
     args = parser().parse_args(argv)
     if args.config_dir:
         os.environ["AXION_CONFIG_DIR"] = str(Path(args.config_dir).resolve())
