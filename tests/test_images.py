@@ -51,7 +51,8 @@ def test_build_args_never_carry_secrets(tmp_path):
     ws = make_workspace(tmp_path, "homechoice", app_source=ROOT / "examples" / "homechoice",
                         config_source=ROOT / "config" / "homechoice.yaml")
     cfg = load_config(ws.config_file, {"AXION_DATABASE_PASSWORD": "s3cret-value-123",
-                                       "AXION_SMTP_PASSWORD": "mail-secret-456"})
+                                       "AXION_SMTP_PASSWORD": "mail-secret-456",
+                                       "AXION_SMTP_STARTTLS": "true"})
     for target in ("runtime", "report", "ai"):
         values = " ".join(build_args(cfg, target, "linux/amd64").values())
         assert "s3cret-value-123" not in values and "mail-secret-456" not in values
