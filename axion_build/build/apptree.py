@@ -59,17 +59,6 @@ def python_files(app_root: Path, spec: CompileSpec) -> list[str]:
     return files
 
 
-def factory_dirs(app_root: Path, spec: CompileSpec) -> list[str]:
-    """Every folder under the factory sets (each one is on sys.path at run time)."""
-    dirs = []
-    for factory_set in spec.factory_sets:
-        root = app_root / factory_set
-        dirs.append(factory_set)
-        dirs += sorted(p.relative_to(app_root).as_posix() for p in root.rglob("*")
-                       if p.is_dir() and p.name != "__pycache__")
-    return dirs
-
-
 def platform_slug(platform: str) -> str:
     """`linux/arm64` → `linux-arm64`, for folder names."""
     return platform.replace("/", "-")

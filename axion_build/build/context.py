@@ -23,7 +23,6 @@ from axion_build.config.model import PackageConfig
 from axion_build.render import render
 from axion_build.build.wheels import arm_excluded, read_excludes
 
-RUNTIME_ONLY = ("data.config", "local.documents", "data.documents", "archive.documents")
 SKIPPED_RESOURCES = ("resource.docker", "resource.notes")
 TEMPLATE = "dockerfiles/package.dockerfile.j2"
 

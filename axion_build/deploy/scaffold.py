@@ -30,6 +30,7 @@ from axion_build.deploy.helm import (
     document_folders,
     render_k3s,
 )
+from axion_build.names import image_repository
 from axion_build.paths import TEMPLATES
 from axion_build.render import render
 
@@ -56,12 +57,6 @@ class ScaffoldOptions:
     python: str = ""
     runtime_dir: Path | None = None
     caddy: str = "caddy"
-
-
-def image_repository(cfg: PackageConfig, service: str) -> str:
-    """`<registry.url>/<registry.namespace>/<pkg>-<service>` (service `caddy` for Caddy)."""
-    prefix = "/".join(p.strip("/") for p in (cfg.registry.url, cfg.registry.namespace) if p)
-    return f"{prefix}/{cfg.name}-{service}"
 
 
 def image_ref(cfg: PackageConfig, service: str, tag: str = "latest") -> str:

@@ -17,14 +17,14 @@ from axion_build.build.freshness import OutsideCheck
 from axion_build.build.images import LABEL_INPUTS, engine_facts, image_tag, image_targets
 from axion_build.config.model import PackageConfig
 from axion_build.config.packages import PACKAGES
-from axion_build.deploy.scaffold import image_repository
+from axion_build.names import image_repository, repository_path
 
 IMMUTABLE_PREFIX = "in-"
 
 
 def repository(cfg: PackageConfig, target: str) -> str:
     """Repository path in the registry, e.g. `axion/homechoice-report`."""
-    return push_ref(cfg, target).split("/", 1)[1]
+    return repository_path(cfg, target)
 
 
 def push_ref(cfg: PackageConfig, target: str) -> str:

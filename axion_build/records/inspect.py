@@ -7,6 +7,7 @@ import sys
 
 from axion_build.config.packages import PACKAGES
 from axion_build.config.problems import ConfigError
+from axion_build.names import repository_prefix
 
 
 def registry_lines(package: str) -> list[str]:
@@ -14,7 +15,7 @@ def registry_lines(package: str) -> list[str]:
     from axion_build.adapters.registry import overview
 
     cfg = PACKAGES.get(package)
-    seen = overview(cfg.registry, prefix=f"{cfg.registry.namespace}/{cfg.name}-".lstrip("/"))
+    seen = overview(cfg.registry, prefix=repository_prefix(cfg))
     if not seen.reachable:
         return [f"registry {seen.url} unreachable: {seen.error}"]
     lines = [f"registry {seen.url}: {len(seen.repositories)} repositories of {cfg.name}"]

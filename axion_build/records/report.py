@@ -165,10 +165,10 @@ def mail_report(cfg: PackageConfig, summary: dict, to: str, text: str, html: str
 def registry_overview(cfg: PackageConfig) -> Any:
     """The live registry overview of the package's repositories."""
     from axion_build.adapters.registry import overview
+    from axion_build.names import repository_prefix
 
-    prefix = f"{cfg.registry.namespace}/" if cfg.registry.namespace else ""
     # every run renders this: `latest` of each repository, the other tags only counted
-    return overview(cfg.registry, prefix + cfg.name, max_tags=1)
+    return overview(cfg.registry, repository_prefix(cfg), max_tags=1)
 
 
 def registry_view(cfg: PackageConfig, summary: dict, view: Any = None) -> Any:
