@@ -28,12 +28,7 @@ def apply_env(doc: Mapping, path: Path, environ: Mapping[str, str]) -> tuple[dic
             out[key] = plain(value)
             name = env_name(keypath)
             if name in environ and isinstance(sub, str):
-                ok, typed = coerce(environ[name], sub)
-                if ok:
-                    out[key] = typed
-                else:
-                    problems.append(Problem(Path(f"environment variable {name}"), 0,
-                                            ".".join(keypath), typed, f"set {name} to {sub}"))
+                apply_override(out, key, keypath, sub, environ, problems)
         return out
 
     merged = walk(doc, SCHEMA, ())
@@ -55,12 +50,19 @@ def add_unset_env(merged: dict, environ: Mapping[str, str], problems: list[Probl
         name = env_name(keypath)
         if not isinstance(kind, str) or name not in environ or key in merged:
             continue
-        ok, typed = coerce(environ[name], kind)
-        if ok:
-            merged[key] = typed
-        else:
-            problems.append(Problem(Path(f"environment variable {name}"), 0,
-                                    ".".join(keypath), typed, f"set {name} to {kind}"))
+        apply_override(merged, key, keypath, kind, environ, problems)
+
+
+def apply_override(target: dict, key: str, keypath: tuple[str, ...], kind: str,
+                   environ: Mapping[str, str], problems: list[Problem]) -> None:
+    """Set `target[key]` from its `AXION_*` variable, or record why its value cannot be."""
+    name = env_name(keypath)
+    ok, typed = coerce(environ[name], kind)
+    if ok:
+        target[key] = typed
+    else:
+        problems.append(Problem(Path(f"environment variable {name}"), 0, ".".join(keypath),
+                                typed, f"set {name} to {kind}"))
 
 
 def schema_for(schema: Any, key: Any) -> Any:
