@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from axion_build.build.apptree import SHARED_MODULE, arch_of, find_modules
+from axion_build.build.apptree import SHARED_MODULE, find_modules
 from axion_build.build.compile import (
     ToolchainUnchanged,
     base_deps,
@@ -22,6 +22,7 @@ from axion_build.build.freshness import REFRESH_STAMPS
 from axion_build.config.flags import current_flags
 from axion_build.config.model import PackageConfig
 from axion_build.config.packages import PACKAGES
+from axion_build.names import arch_of
 
 
 def meta(cfg: PackageConfig, platform: str, **extra: str) -> dict:
@@ -33,11 +34,11 @@ def module_tasks(cfg: PackageConfig, platform: str) -> Iterator[dict]:
     """One task per module, the shared utility module, and the publishing step."""
     arch = arch_of(platform)
     settings = compile_settings(cfg)
-    check = ToolchainUnchanged(cfg.name, platform, settings)
+    check = ToolchainUnchanged(cfg, platform, settings)
     shared_c, shared_so = shared_paths(cfg, platform)
     yield {
         "name": f"{cfg.name}:{arch}:{SHARED_MODULE}",
-        "actions": [(compile_shared, [cfg.name, platform, shared_c, shared_so])],
+        "actions": [(compile_shared, [cfg, platform, shared_c, shared_so])],
         "targets": [str(shared_so)],
         "uptodate": [check],
         "task_dep": [f"validate:{cfg.name}", *base_deps(cfg, platform)],
@@ -52,7 +53,7 @@ def module_tasks(cfg: PackageConfig, platform: str) -> Iterator[dict]:
         outputs.append((f"{module.stem_path}.so", str(so_file)))
         yield {
             "name": f"{cfg.name}:{arch}:{module.relpath}",
-            "actions": [(compile_module, [cfg.name, platform, source, module, c_file, so_file])],
+            "actions": [(compile_module, [cfg, platform, source, module, c_file, so_file])],
             "file_dep": [str(source)],
             "targets": [str(so_file)],
             "uptodate": [check, REFRESH_STAMPS],
@@ -63,7 +64,7 @@ def module_tasks(cfg: PackageConfig, platform: str) -> Iterator[dict]:
     yield {
         "name": f"{cfg.name}:{arch}",
         "doc": f"compile every module of {cfg.name} for {platform}",
-        "actions": [(publish_compiled, [cfg.name, platform, outputs])],
+        "actions": [(publish_compiled, [cfg, platform, outputs])],
         "file_dep": [built for _, built in outputs],
         "targets": [str(manifest_path(cfg, platform))],
         "meta": meta(cfg, platform),

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 from doit.tools import config_changed
 
-from axion_build.build.apptree import arch_of
 from axion_build.build.compile import base_deps, manifest_path, target_platforms
 from axion_build.build.context import (
     app_dir,
@@ -20,13 +19,13 @@ from axion_build.build.images import (
     ImageCurrent,
     build_target,
     fill_platform_wheelhouse,
-    image_tag,
     image_targets,
     wheelhouse_stamp,
 )
 from axion_build.config.flags import current_flags
 from axion_build.config.model import PackageConfig, native_platform
 from axion_build.config.packages import PACKAGES
+from axion_build.names import arch_of, image_tag
 from axion_build.publish.multiarch import ManifestCurrent, is_multiarch, publish_manifest
 from axion_build.publish.push import push_ref
 from axion_build.render import template_files
@@ -45,7 +44,7 @@ def platform_tasks(cfg: PackageConfig, platform: str, suffix: str) -> Iterator[d
     wheels_name = f"{cfg.name}:wheelhouse{suffix}"
     yield {
         "name": wheels_name,
-        "actions": [(fill_platform_wheelhouse, [cfg.name, platform])],
+        "actions": [(fill_platform_wheelhouse, [cfg, platform])],
         "file_dep": [str(p) for p in requirement_files if p.is_file()],
         "targets": [str(wheelhouse_stamp(cfg, platform))],
         "uptodate": [REFRESH_STAMPS],
@@ -55,7 +54,7 @@ def platform_tasks(cfg: PackageConfig, platform: str, suffix: str) -> Iterator[d
     context_name = f"{cfg.name}:context{suffix}"
     yield {
         "name": context_name,
-        "actions": [(write_context, [cfg.name, platform])],
+        "actions": [(write_context, [cfg, platform])],
         "file_dep": [str(manifest_path(cfg, platform)), str(wheelhouse_stamp(cfg, platform)),
                      *source_inputs(cfg),
                      *(str(p) for p in template_files("dockerfiles"))],
@@ -66,8 +65,8 @@ def platform_tasks(cfg: PackageConfig, platform: str, suffix: str) -> Iterator[d
     for target in image_targets(cfg):
         yield {
             "name": f"{cfg.name}:{target}{suffix}",
-            "actions": [(build_target, [cfg.name, target, platform])],
-            "uptodate": [ImageCurrent(cfg.name, target, platform)],
+            "actions": [(build_target, [cfg, target, platform])],
+            "uptodate": [ImageCurrent(cfg, target, platform)],
             "task_dep": [f"image:{context_name}", *base_deps(cfg, platform)],
             "meta": meta(cfg, platform, service=target, tag=image_tag(cfg, target, platform)),
             "verbosity": 1,
@@ -122,8 +121,8 @@ def manifest_tasks(cfg: PackageConfig, platforms: tuple[str, ...],
                  + ("" if p == native_platform() else f"-{arch_of(p)}") for p in platforms]
         yield {
             "name": f"{cfg.name}:{target}:manifest",
-            "actions": [(publish_manifest, [cfg.name, target, platforms])],
-            "uptodate": [ManifestCurrent(cfg.name, target, platforms)],
+            "actions": [(publish_manifest, [cfg, target, platforms])],
+            "uptodate": [ManifestCurrent(cfg, target, platforms)],
             "task_dep": [f"image:{cfg.name}:build", *built],
             "meta": {"axion": {"stage": "push", "package": cfg.name, "service": target,
                                "platform": ",".join(platforms),

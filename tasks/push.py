@@ -31,8 +31,8 @@ def task_push() -> Iterator[dict]:
             names.append(f"push:{cfg.name}:{target}")
             yield {
                 "name": f"{cfg.name}:{target}",
-                "actions": [(push_target, [cfg.name, target, platform])],
-                "uptodate": [RegistryCurrent(cfg.name, target, platform)],
+                "actions": [(push_target, [cfg, target, platform])],
+                "uptodate": [RegistryCurrent(cfg, target, platform)],
                 "task_dep": [f"image:{cfg.name}:build"],
                 "meta": {"axion": {"stage": "push", "package": cfg.name, "platform": platform,
                                    "service": target, "ref": push_ref(cfg, target)}},

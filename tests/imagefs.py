@@ -9,6 +9,11 @@ import subprocess
 import tarfile
 from pathlib import Path
 
+# a private key that is nobody's, for the secret guard to find
+PEM = (b"-----BEGIN PRIVATE KEY-----\n"
+       + b"MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n" * 3
+       + b"-----END PRIVATE KEY-----\n")
+
 # the fields of an image's config that change how its containers run
 CONFIG_FIELDS = ("Cmd", "Entrypoint", "Env", "ExposedPorts", "Labels", "WorkingDir", "User")
 
@@ -70,3 +75,11 @@ def differences(left: dict, right: dict, shown: int = 8) -> list[str]:
             if a.get(key) != b.get(key):
                 out.append(f"{part} {key}: {a.get(key)!r} != {b.get(key)!r}")
     return out[:shown]
+
+
+def docker_label(tag: str) -> str:
+    """The inputs label of `tag`, '' when the engine has no such tag."""
+    done = subprocess.run(["docker", "image", "inspect", "--format",
+                           '{{index .Config.Labels "org.axion.inputs"}}', tag],
+                          capture_output=True, text=True)
+    return done.stdout.strip() if done.returncode == 0 else ""

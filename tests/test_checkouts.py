@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from workspace import FIXTURES, ROOT, copy_checkout
+from imagefs import PEM, docker_label
+from workspace import FIXTURES, ROOT, copy_checkout, make_workspace, provision, ran_tasks
 
 VENV_BIN = Path(sys.executable).parent
 WHERE = ('\nimport os as _os\nif _os.environ.get("AXION_TEST_WHERE"):\n'
@@ -69,3 +70,42 @@ def test_axion_hints_name_a_command_that_exists(second_clone):
     assert 'Type "doit list" to see available tasks' in done.stderr
     listed = run([str(VENV_BIN / "doit"), "list"], second_clone)
     assert listed.returncode == 0 and "pipeline" in listed.stdout
+
+
+PUSH_NOW = """
+import sys
+from axion_build.config.model import native_platform
+from axion_build.config.packages import PACKAGES
+from axion_build.publish.push import push_target
+print(push_target(PACKAGES.get("shop"), "stock", native_platform()))
+"""
+
+
+@pytest.mark.e2e
+def test_two_checkouts_on_one_engine_never_take_each_others_images(base_images, tmp_path):
+    """Both build `axion-shop:*` on one engine: a guard refusal in one leaves the other's
+    images alone, and an image the other rebuilt is neither current nor pushed here."""
+    a, b = make_workspace(tmp_path / "a"), make_workspace(tmp_path / "b")
+    provision(a)
+    provision(b)
+    a.doit("image:shop", check=True)
+    built = docker_label("axion-shop:stock")
+    assert built
+
+    leak = b.app / "factory.util" / "ObjLeak.py"
+    leak.write_text(f"KEY = {PEM.decode()!r}\n")
+    refused = b.doit("image:shop")
+    assert refused.returncode != 0 and "secret guard" in refused.stdout + refused.stderr
+    assert docker_label("axion-shop:stock") == built
+    assert ran_tasks(a.doit("image:shop", check=True).stdout) == []
+
+    leak.write_text("VALUE = 2\n")
+    b.doit("image:shop", check=True)
+    assert docker_label("axion-shop:stock") not in ("", built)
+    pushed = subprocess.run([sys.executable, "-c", PUSH_NOW], cwd=a.root, env=a.env(),
+                            capture_output=True, text=True, timeout=120)
+    assert "now holds another build" in pushed.stdout, pushed.stdout + pushed.stderr
+    again = a.doit("image:shop", check=True)
+    assert "image:shop:stock" in ran_tasks(again.stdout)
+    assert docker_label("axion-shop:stock") == built
+

@@ -62,8 +62,3 @@ def python_files(app_root: Path, spec: CompileSpec) -> list[str]:
 def platform_slug(platform: str) -> str:
     """`linux/arm64` → `linux-arm64`, for folder names."""
     return platform.replace("/", "-")
-
-
-def arch_of(platform: str) -> str:
-    """`linux/arm64` → `arm64`, for task names."""
-    return platform.split("/")[-1]

@@ -20,12 +20,12 @@ from pathlib import Path
 
 from doit.exceptions import TaskFailed
 
-from axion_build.build.apptree import SHARED_MODULE, ModuleSource, arch_of, find_modules, platform_slug
+from axion_build.build.apptree import SHARED_MODULE, ModuleSource, find_modules, platform_slug
+from axion_build.names import arch_of
 from axion_build.build.cc import c_compile
 from axion_build.config.model import PackageConfig
 from axion_build.config.flags import current_flags
 from axion_build.build.freshness import REFRESH_STAMPS, NamedCheck
-from axion_build.config.packages import PACKAGES
 from axion_build.build.toolchain import Toolchain, select_toolchain
 
 
@@ -59,9 +59,8 @@ def manifest_path(cfg: PackageConfig, platform: str) -> Path:
 
 
 @functools.cache
-def toolchain_for(package: str, platform: str) -> Toolchain:
-    """The toolchain of a package's platform (memoized for the process)."""
-    cfg = PACKAGES.get(package)
+def toolchain_for(cfg: PackageConfig, platform: str) -> Toolchain:
+    """The toolchain of a package's platform (memoized for the process, per config)."""
     return select_toolchain(platform, cfg.images.runtime_for(platform),
                             cfg.images.builder_for(platform), cfg.build_dir / "toolchain")
 
@@ -86,12 +85,12 @@ class ToolchainUnchanged(NamedCheck):
 
     reason = "compiler, toolchain or settings changed"
 
-    def __init__(self, package: str, platform: str, settings: tuple):
-        self.package, self.platform, self.settings = package, platform, settings
+    def __init__(self, cfg: PackageConfig, platform: str, settings: tuple):
+        self.cfg, self.platform, self.settings = cfg, platform, settings
 
     def __call__(self, task, values) -> bool:
         """True when the saved fingerprint equals the current one."""
-        digest = toolchain_for(self.package, self.platform).fingerprint(self.settings)
+        digest = toolchain_for(self.cfg, self.platform).fingerprint(self.settings)
         task.value_savers.append(lambda: {"_toolchain": digest})
         return values.get("_toolchain") == digest
 
@@ -133,15 +132,14 @@ def generate_shared(c_file: Path, directives: dict) -> None:
         generate_shared_module(options)
 
 
-def compile_module(package: str, platform: str, source: Path, module: ModuleSource,
+def compile_module(cfg: PackageConfig, platform: str, source: Path, module: ModuleSource,
                    c_file: Path, so_file: Path) -> dict | TaskFailed:
     """doit action: compile one module; on failure, its error text names it."""
-    cfg = PACKAGES.get(package)
     started = time.perf_counter()
     directives = dict(cfg.compile.directives)
     error = cythonize_one(source, c_file, module.name, directives)
     if not error:
-        error = c_compile(toolchain_for(package, platform), c_file, so_file, cfg.compile.cflags)
+        error = c_compile(toolchain_for(cfg, platform), c_file, so_file, cfg.compile.cflags)
     if error:
         so_file.unlink(missing_ok=True)
         return TaskFailed(f"{module.relpath} ({module.factory_set}, {platform}) failed to "
@@ -149,19 +147,17 @@ def compile_module(package: str, platform: str, source: Path, module: ModuleSour
     return {"module": module.relpath, "seconds": round(time.perf_counter() - started, 3)}
 
 
-def compile_shared(package: str, platform: str, c_file: Path, so_file: Path) -> dict | TaskFailed:
+def compile_shared(cfg: PackageConfig, platform: str, c_file: Path, so_file: Path) -> dict | TaskFailed:
     """doit action: generate and compile the shared Cython utility module."""
-    cfg = PACKAGES.get(package)
     generate_shared(c_file, dict(cfg.compile.directives))
-    error = c_compile(toolchain_for(package, platform), c_file, so_file, cfg.compile.cflags)
+    error = c_compile(toolchain_for(cfg, platform), c_file, so_file, cfg.compile.cflags)
     if error:
         return TaskFailed(f"shared utility module failed to compile:\n{error}")
     return {"module": SHARED_MODULE}
 
 
-def publish_compiled(package: str, platform: str, outputs: list[tuple[str, str]]) -> dict:
+def publish_compiled(cfg: PackageConfig, platform: str, outputs: list[tuple[str, str]]) -> dict:
     """doit action: swap in a complete compiled tree (hard links) and its manifest."""
-    cfg = PACKAGES.get(package)
     target = compiled_dir(cfg, platform)
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -176,8 +172,8 @@ def publish_compiled(package: str, platform: str, outputs: list[tuple[str, str]]
     partial.rename(target)
     shutil.rmtree(old, ignore_errors=True)
     # the content of every module, so whatever depends on this file sees an edit
-    manifest = {"package": package, "platform": platform,
-                "toolchain": toolchain_for(package, platform).kind,
+    manifest = {"package": cfg.name, "platform": platform,
+                "toolchain": toolchain_for(cfg, platform).kind,
                 "modules": sorted(relpath for relpath, _ in outputs),
                 "sha256": {relpath: file_sha256(target / relpath) for relpath, _ in outputs}}
     manifest_path(cfg, platform).write_text(json.dumps(manifest, indent=1))

@@ -184,11 +184,8 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def write_context(package: str, platform: str) -> None:
+def write_context(cfg: PackageConfig, platform: str) -> None:
     """doit action: assemble the context and write its manifest atomically."""
-    from axion_build.config.packages import PACKAGES
-
-    cfg = PACKAGES.get(package)
     manifest = assemble_context(cfg, platform)
     target = context_manifest_path(cfg, platform)
     write_atomic(target, json.dumps(manifest, indent=1, sort_keys=True))

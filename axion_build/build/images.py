@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from doit.exceptions import TaskFailed
 from doit.tools import config_changed
 
-from axion_build.build.apptree import arch_of
 from axion_build.build.compile import base_deps, manifest_path, target_platforms, toolchain_for
 from axion_build.config.model import PackageConfig, native_platform
 from axion_build.build.context import (
@@ -32,38 +31,23 @@ from axion_build.build.context import (
 from axion_build.build.freshness import REFRESH_STAMPS, OutsideCheck
 from axion_build.build.guard import guard_image, key_material
 from axion_build.build.keys import key_paths
-from axion_build.config.packages import PACKAGES
 from axion_build.adapters.fs import write_if_changed
+from axion_build.names import (
+    CADDY_TARGET,
+    RUNTIME_TARGET,
+    arch_of,
+    candidate_tag,
+    extra_tags,
+    image_tag,
+)
 from axion_build.render import template_files
 
 LABEL_INPUTS = "org.axion.inputs"
-RUNTIME_TARGET = "runtime"
-CADDY_TARGET = "caddy"
-
-
-def image_tag(cfg: PackageConfig, target: str, platform: str) -> str:
-    """Local tag: `axion-<pkg>:<service>`, `axion-<pkg>:latest` for the dispatcher."""
-    name = "latest" if target == RUNTIME_TARGET else target
-    if platform != native_platform():
-        name = f"{name}-{arch_of(platform)}"
-    return f"axion-{cfg.name}:{name}"
-
-
-def candidate_tag(tag: str) -> str:
-    """The tag an image is built under until the secret guard has passed it."""
-    return f"{tag}--unguarded"
 
 
 def image_targets(cfg: PackageConfig) -> list[str]:
     """Every image target: the dispatcher, one per service, and Caddy."""
     return [RUNTIME_TARGET, *(s.name for s in cfg.services), CADDY_TARGET]
-
-
-def extra_tags(cfg: PackageConfig, target: str, platform: str) -> list[str]:
-    """The seed's name for the Caddy image, `axion-caddy:<pkg>`, beside ours."""
-    if target == CADDY_TARGET and platform == native_platform():
-        return [f"axion-caddy:{cfg.name}"]
-    return []
 
 
 def build_args(cfg: PackageConfig, target: str, platform: str) -> dict[str, str]:
@@ -111,7 +95,7 @@ def script_of(cfg: PackageConfig, target: str) -> str:
 
 
 @functools.cache
-def engine_facts(package: str, platform: str, stage: str = "image") -> dict:
+def engine_facts(cfg: PackageConfig, platform: str, stage: str = "image") -> dict:
     """One batched question to the engine: ids and labels of every image of a package.
 
     Asked once per stage and run: the push stage asks again, after the images it pushes
@@ -119,7 +103,6 @@ def engine_facts(package: str, platform: str, stage: str = "image") -> dict:
     """
     from axion_build.adapters import docker
 
-    cfg = PACKAGES.get(package)
     tags = [image_tag(cfg, t, platform) for t in image_targets(cfg)]
     tags += [cfg.images.runtime_for(platform), cfg.images.builder_for(platform)]
     return docker.image_facts(tags)
@@ -158,23 +141,22 @@ class ImageCurrent(OutsideCheck):
 
     reason = "image missing or its inputs changed"
 
-    def __init__(self, package: str, target: str, platform: str):
-        self.package, self.target, self.platform = package, target, platform
+    def __init__(self, cfg: PackageConfig, target: str, platform: str):
+        self.cfg, self.target, self.platform = cfg, target, platform
 
     def check(self) -> bool:
         """True when the label matches; asked once per run for all images of a package."""
-        cfg = PACKAGES.get(self.package)
-        facts = engine_facts(self.package, self.platform)
+        cfg = self.cfg
+        facts = engine_facts(cfg, self.platform)
         have = facts.get(image_tag(cfg, self.target, self.platform))
         expected = expected_hash(cfg, self.target, self.platform, facts)
         return bool(have and expected) and have["labels"].get(LABEL_INPUTS) == expected
 
 
-def build_target(package: str, target: str, platform: str) -> dict | TaskFailed:
+def build_target(cfg: PackageConfig, target: str, platform: str) -> dict | TaskFailed:
     """doit action: build one image, then refuse it if it holds a secret."""
     from axion_build.adapters import docker
 
-    cfg = PACKAGES.get(package)
     tag = image_tag(cfg, target, platform)
     bases = [cfg.images.runtime_for(platform), cfg.images.builder_for(platform)]
     facts = docker.image_facts([tag, *bases])
@@ -193,7 +175,7 @@ def build_target(package: str, target: str, platform: str) -> dict | TaskFailed:
     builder = cfg.deployment.builder if not cfg.deployment.endpoint else None
     # built under a candidate tag: the image's own tag (which makes it up to date) is
     # given only once the guard passed, so an interrupted build is never trusted
-    candidate = candidate_tag(tag)
+    candidate = candidate_tag(cfg, tag)
     docker.build_image(context, context / "Dockerfile", target=target_name, tags=[candidate],
                        build_args=build_args(cfg, target, platform), labels=labels,
                        platform=platform, builder=builder or None)
@@ -201,8 +183,8 @@ def build_target(package: str, target: str, platform: str) -> dict | TaskFailed:
     findings = guard_image(candidate, (*cfg.secrets(), *key_material(private_key)),
                            cfg.build_root / "guard-clean-layers.json")
     if findings:
+        # only the candidate goes: `tag` holds an image that passed, maybe another checkout's
         docker.remove_image(candidate)
-        docker.remove_image(tag)
         return TaskFailed("secret guard: image removed, it must not ship:\n"
                           + "\n".join(str(f).replace(candidate, tag) for f in findings))
     for name in (tag, *extra_tags(cfg, target, platform)):
@@ -213,11 +195,10 @@ def build_target(package: str, target: str, platform: str) -> dict | TaskFailed:
     return {"image": tag, "size": size, "inputs": inputs}
 
 
-def fill_platform_wheelhouse(package: str, platform: str) -> None:
+def fill_platform_wheelhouse(cfg: PackageConfig, platform: str) -> None:
     """doit action: the wheelhouse for the image interpreter of `platform`."""
     from axion_build.build.wheels import fill_wheelhouse
 
-    cfg = PACKAGES.get(package)
     dest = wheelhouse_dir(cfg, platform)
     staging = dest.with_name(dest.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
@@ -228,7 +209,7 @@ def fill_platform_wheelhouse(package: str, platform: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         files.append(path)
-    fill_wheelhouse(toolchain_for(package, platform).interpreter, files, staging)
+    fill_wheelhouse(toolchain_for(cfg, platform).interpreter, files, staging)
     shutil.rmtree(requirements)
     shutil.rmtree(dest, ignore_errors=True)
     staging.rename(dest)

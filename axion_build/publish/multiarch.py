@@ -13,12 +13,18 @@ import hashlib
 from doit.exceptions import TaskFailed
 
 from axion_build.adapters.registry import RegistryError, client_for
-from axion_build.build.apptree import arch_of
 from axion_build.build.freshness import OutsideCheck
-from axion_build.build.images import LABEL_INPUTS, engine_facts, image_tag
+from axion_build.build.images import engine_facts
 from axion_build.config.model import PackageConfig, native_platform
-from axion_build.config.packages import PACKAGES
-from axion_build.publish.push import IMMUTABLE_PREFIX, latest_is, push_ref
+from axion_build.names import arch_of, image_tag
+from axion_build.publish.push import (
+    IMMUTABLE_PREFIX,
+    fresh_facts,
+    latest_is,
+    not_ours,
+    own_build,
+    push_ref,
+)
 
 
 def is_multiarch(platforms: tuple[str, ...]) -> bool:
@@ -37,9 +43,8 @@ def platform_inputs(cfg: PackageConfig, target: str, platforms: tuple[str, ...],
     """Inputs label of each platform's local image ('' where it is missing)."""
     inputs = {}
     for platform in platforms:
-        facts = facts_for(cfg.name, platform, "push").get(image_tag(cfg, target, platform))
-        facts = facts or {}
-        inputs[platform] = facts.get("labels", {}).get(LABEL_INPUTS, "")
+        image, label = own_build(cfg, target, platform, facts_for(cfg, platform, "push"))
+        inputs[platform] = label if image else ""
     return inputs
 
 
@@ -48,26 +53,28 @@ class ManifestCurrent(OutsideCheck):
 
     reason = "registry lacks this manifest list"
 
-    def __init__(self, package: str, target: str, platforms: tuple[str, ...]):
-        self.package, self.target, self.platforms = package, target, platforms
+    def __init__(self, cfg: PackageConfig, target: str, platforms: tuple[str, ...]):
+        self.cfg, self.target, self.platforms = cfg, target, platforms
 
     def check(self) -> bool:
         """True when the immutable list tag exists and `latest` points at it."""
-        cfg = PACKAGES.get(self.package)
+        cfg = self.cfg
         inputs = platform_inputs(cfg, self.target, self.platforms)
         return all(inputs.values()) and latest_is(cfg, self.target, list_tag(inputs))
 
 
-def publish_manifest(package: str, target: str, platforms: tuple[str, ...]) -> dict | TaskFailed:
+def publish_manifest(cfg: PackageConfig, target: str,
+                     platforms: tuple[str, ...]) -> dict | TaskFailed:
     """doit action: push each platform's image, then make the manifest list."""
     from axion_build.adapters import docker
 
-    cfg = PACKAGES.get(package)
-    inputs = platform_inputs(cfg, target, platforms, facts_for=fresh_facts)
-    missing = [p for p, h in inputs.items() if not h]
-    if missing:
-        return TaskFailed(f"{target}: no built image for {', '.join(missing)}; "
-                          f"build them first (doit image:{package})")
+    facts = {p: fresh_facts(cfg, p, [target]) for p in platforms}
+    builds = {p: own_build(cfg, target, p, facts[p]) for p in platforms}
+    inputs = {p: label for p, (image, label) in builds.items() if image}
+    for platform, (image, label) in builds.items():
+        if not image:
+            return TaskFailed(f"{target} ({platform}): "
+                              + not_ours(cfg, image_tag(cfg, target, platform), label))
     ref, tag = push_ref(cfg, target), list_tag(inputs)
     try:
         client_for(cfg.registry).catalog(limit=1)
@@ -78,7 +85,7 @@ def publish_manifest(package: str, target: str, platforms: tuple[str, ...]) -> d
         docker.login(cfg.registry)
         for platform in platforms:
             arch_tag = f"{tag}-{arch_of(platform)}"
-            docker.push_tags(image_tag(cfg, target, platform), ref, [arch_tag])
+            docker.push_tags(builds[platform][0], ref, [arch_tag])
             sources.append(f"{ref}:{arch_tag}")
         digest = docker.create_manifest_list(ref, [tag, "latest"], sources,
                                              insecure=cfg.registry.insecure)
@@ -86,14 +93,3 @@ def publish_manifest(package: str, target: str, platforms: tuple[str, ...]) -> d
         return TaskFailed(f"publishing {ref} failed, no manifest list made: {exc}")
     print(f"pushed {ref}:{tag} and :latest for {', '.join(platforms)}")
     return {"pushed": ref, "tag": tag, "digest": digest, "platforms": list(platforms)}
-
-
-def fresh_facts(package: str, platform: str, stage: str = "push") -> dict:
-    """Engine facts asked now (the images were just built in this run)."""
-    from axion_build.adapters import docker
-    from axion_build.build.images import image_targets
-
-    cfg = PACKAGES.get(package)
-    return docker.image_facts([image_tag(cfg, t, platform) for t in image_targets(cfg)])
-
-

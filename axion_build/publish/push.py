@@ -14,10 +14,9 @@ from doit.exceptions import TaskFailed
 
 from axion_build.adapters.registry import RegistryError, manifest_digest
 from axion_build.build.freshness import OutsideCheck
-from axion_build.build.images import LABEL_INPUTS, engine_facts, image_tag, image_targets
+from axion_build.build.images import LABEL_INPUTS, engine_facts, expected_hash, image_targets
 from axion_build.config.model import PackageConfig
-from axion_build.config.packages import PACKAGES
-from axion_build.names import image_repository, repository_path
+from axion_build.names import image_repository, image_tag, repository_path
 
 IMMUTABLE_PREFIX = "in-"
 
@@ -37,10 +36,21 @@ def immutable_tag(inputs_hash: str) -> str:
     return IMMUTABLE_PREFIX + inputs_hash[:16]
 
 
+def own_build(cfg: PackageConfig, target: str, platform: str, facts: dict) -> tuple[str, str]:
+    """(image id, inputs hash) of the local image when it is this checkout's build, i.e.
+    its label equals this checkout's inputs hash; ('', label) when another checkout on the
+    engine rebuilt the tag since, ('', '') when it is missing."""
+    have = facts.get(image_tag(cfg, target, platform)) or {}
+    label = have.get("labels", {}).get(LABEL_INPUTS, "")
+    if label and label == expected_hash(cfg, target, platform, facts):
+        return have["id"], label
+    return "", label
+
+
 def local_inputs(cfg: PackageConfig, target: str, platform: str) -> str:
-    """Inputs hash carried by the local image ('' when it is missing)."""
-    facts = engine_facts(cfg.name, platform, "push").get(image_tag(cfg, target, platform))
-    return (facts or {}).get("labels", {}).get(LABEL_INPUTS, "")
+    """Inputs hash of this checkout's local image ('' when it is missing or not ours)."""
+    image, label = own_build(cfg, target, platform, engine_facts(cfg, platform, "push"))
+    return label if image else ""
 
 
 class RegistryCurrent(OutsideCheck):
@@ -48,23 +58,23 @@ class RegistryCurrent(OutsideCheck):
 
     reason = "registry lacks this image's content"
 
-    def __init__(self, package: str, target: str, platform: str):
-        self.package, self.target, self.platform = package, target, platform
+    def __init__(self, cfg: PackageConfig, target: str, platform: str):
+        self.cfg, self.target, self.platform = cfg, target, platform
 
     def check(self) -> bool:
         """True when `latest` and the immutable tag point at the same digest."""
-        cfg = PACKAGES.get(self.package)
+        cfg = self.cfg
         inputs = local_inputs(cfg, self.target, self.platform)
         if not inputs:
             return False
-        digests = registry_digests(self.package, self.platform)
+        digests = registry_digests(cfg, self.platform)
         repo = repository(cfg, self.target)
         pinned = digests.get((repo, immutable_tag(inputs)))
         return bool(pinned) and pinned == digests.get((repo, "latest"))
 
 
 @functools.cache
-def registry_digests(package: str, platform: str) -> dict[tuple[str, str], str]:
+def registry_digests(cfg: PackageConfig, platform: str) -> dict[tuple[str, str], str]:
     """Digests of `latest` and of the immutable tag of every image of a package, asked
     concurrently once per run ('' for a missing tag or an unreachable registry).
 
@@ -74,7 +84,6 @@ def registry_digests(package: str, platform: str) -> dict[tuple[str, str], str]:
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    cfg = PACKAGES.get(package)
     wanted = []
     for target in image_targets(cfg):
         if inputs := local_inputs(cfg, target, platform):
@@ -101,23 +110,40 @@ def latest_is(cfg: PackageConfig, target: str, tag: str) -> bool:
     return bool(pinned) and pinned == latest
 
 
-def push_target(package: str, target: str, platform: str) -> dict | TaskFailed:
+def push_target(cfg: PackageConfig, target: str, platform: str) -> dict | TaskFailed:
     """doit action: tag and push one image under both tags."""
     from axion_build.adapters import docker
 
-    cfg = PACKAGES.get(package)
     local = image_tag(cfg, target, platform)
-    facts = docker.image_facts([local])
-    inputs = (facts.get(local) or {}).get("labels", {}).get(LABEL_INPUTS, "")
-    if not inputs:
-        return TaskFailed(f"{local} has no build label: build it first (doit image:{package})")
+    image, inputs = own_build(cfg, target, platform, fresh_facts(cfg, platform, [target]))
+    if not image:
+        return TaskFailed(not_ours(cfg, local, inputs))
     ref = push_ref(cfg, target)
     try:
         docker.login(cfg.registry)
-        digest = docker.push_tags(local, ref, [immutable_tag(inputs), "latest"])
+        # the image whose label was checked, whatever the tag points at by now
+        digest = docker.push_tags(image, ref, [immutable_tag(inputs), "latest"])
     except docker.DockerError as exc:
         return TaskFailed(f"push of {local} to {ref} failed: {exc}")
     print(f"pushed {ref}:{immutable_tag(inputs)} and :latest ({digest})")
     return {"pushed": ref, "tag": immutable_tag(inputs), "digest": digest}
 
+
+def fresh_facts(cfg: PackageConfig, platform: str, targets: list[str] | None = None) -> dict:
+    """Engine facts asked now (the images were just built in this run), with the bases
+    the inputs hash needs."""
+    from axion_build.adapters import docker
+
+    tags = [image_tag(cfg, t, platform) for t in targets or image_targets(cfg)]
+    return docker.image_facts([*tags, cfg.images.runtime_for(platform),
+                               cfg.images.builder_for(platform)])
+
+
+def not_ours(cfg: PackageConfig, local: str, label: str) -> str:
+    """Why a local image is not pushed: missing, or rebuilt by another checkout."""
+    if not label:
+        return f"{local} is missing or has no build label: build it first (doit image:{cfg.name})"
+    return (f"{local} now holds another build (inputs {label[:16]}), not this checkout's: "
+            "another checkout on this engine rebuilt the tag; nothing pushed, run the "
+            "pipeline again")
 

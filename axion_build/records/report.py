@@ -23,7 +23,7 @@ from axion_build.adapters.fs import write_if_changed
 from axion_build.config.flags import Flags, current_flags
 from axion_build.config.model import PackageConfig
 from axion_build.records.model import STEP_STATUSES, BuildRecord, BuildRun
-from axion_build.records.reporter import ACTIVE_ENV
+from axion_build.records.runstate import ACTIVE_ENV
 from axion_build.records.summary import compile_matrix, summarize, timeline
 from axion_build.render import environment, render
 

@@ -35,6 +35,7 @@ from axion_build.records.runs import (
     utc_now,
 )
 from axion_build.records.runstate import (
+    ACTIVE_ENV,
     checks_fail_their_task,
     describe,
     interruption,
@@ -45,7 +46,6 @@ from axion_build.records.runstate import (
 from axion_build.records.why import watch_checks
 from axion_build.records.writer import RecordWriter, store_and_publish
 
-ACTIVE_ENV = "AXION_RECORDING_REPORTER"
 # exit codes of a run stopped from outside, as a shell reports them (128 + signal)
 SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
 ENGINE_STAGES = {"base", "image", "push"}  # the stages that need the Docker engine

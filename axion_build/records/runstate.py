@@ -21,6 +21,10 @@ from pathlib import Path
 
 from doit.dependency import DependencyStatus
 
+# set by the recording reporter for its run: the report task (also in worker processes)
+# then leaves the report to the end of the run
+ACTIVE_ENV = "AXION_RECORDING_REPORTER"
+
 
 class RunTerminated(KeyboardInterrupt):
     """The run got SIGTERM: it stops as on Ctrl-C (doit's `finally` clauses run)."""

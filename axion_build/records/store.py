@@ -11,7 +11,7 @@ Only the places that write or read records import this module, inside the functi
 that does it (the end of a run, the report, `axion explain`): SQLAlchemy takes a fifth
 of a second to import, which `import dodo` (every doit command, `doit list` and tab
 completion too) must not pay. The records themselves are the plain dataclasses of
-buildrecord.py.
+model.py; their tables, in tables.py.
 """
 
 from __future__ import annotations
@@ -22,23 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    Column,
-    DateTime,
-    Double,
-    Engine,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    create_engine,
-    delete,
-    func,
-    insert,
-    select,
-)
-from sqlalchemy.dialects import mysql
+from sqlalchemy import Engine, create_engine, delete, func, insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
@@ -46,65 +30,9 @@ from axion_build.config.model import DatabaseSpec, PackageConfig
 from axion_build.config.packages import PACKAGES, config_dir
 from axion_build.records.model import BuildCompile, BuildRecord, BuildRun, BuildStep, from_row
 from axion_build.records.spool import spool, spool_dirs, spooled
+from axion_build.records.tables import COMPILE_TABLE, METADATA, RUN_TABLE, STEP_TABLE
 
 SQLITE_NAME = "records.sqlite3"
-
-
-def long_text() -> Text:
-    """A TEXT column that holds a full compiler error on MariaDB too."""
-    return Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
-
-
-def timestamp() -> DateTime:
-    """Microsecond timestamps, so runs of the same second still sort."""
-    return DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
-
-
-METADATA = MetaData()
-RUN_TABLE = Table(
-    "log_build_run", METADATA,
-    Column("BuildGuid", String(36), primary_key=True),
-    Column("Package", String(100), nullable=False, index=True),
-    Column("Status", String(16), nullable=False),
-    Column("StartTime", timestamp(), nullable=False, index=True),
-    Column("EndTime", timestamp()),
-    Column("ElapsedSeconds", Double),
-    Column("Platform", String(200)),
-    Column("HostArch", String(32)),
-    Column("HostOS", String(200)),
-    Column("Flags", Text),
-    Column("Command", Text),
-    Column("TaskCount", Integer),
-    Column("FailedCount", Integer),
-)
-STEP_TABLE = Table(
-    "log_build_step", METADATA,
-    Column("Id", Integer, primary_key=True, autoincrement=True),
-    Column("BuildGuid", String(36), nullable=False, index=True),
-    Column("Seq", Integer, nullable=False),
-    Column("Stage", String(32), nullable=False),
-    Column("Task", String(500), nullable=False),
-    Column("Platform", String(64)),
-    Column("Status", String(16), nullable=False),
-    Column("StartTime", timestamp()),
-    Column("ElapsedSeconds", Double),
-    Column("Reason", Text),
-    Column("Detail", long_text()),
-    Column("Error", long_text()),
-)
-COMPILE_TABLE = Table(
-    "log_build_compile", METADATA,
-    Column("Id", Integer, primary_key=True, autoincrement=True),
-    Column("BuildGuid", String(36), nullable=False, index=True),
-    Column("FactorySet", String(200), nullable=False),
-    Column("Module", String(500), nullable=False),
-    Column("Platform", String(64), nullable=False),
-    Column("CompileSuccess", String(1), nullable=False),
-    Column("CompileError", long_text()),
-    Column("CompileStatus", String(16), nullable=False),
-    Column("ElapsedSeconds", Double),
-    Column("Task", String(500)),
-)
 
 
 def records_url(cfg: PackageConfig) -> str:

@@ -11,8 +11,7 @@ import subprocess
 import uuid
 
 import pytest
-from test_records import record
-from test_reporter import make_demo
+from demo import make_demo, record
 
 from axion_build.records.spool import spool, spool_dirs, spooled, state_spool
 

@@ -6,17 +6,15 @@ import json
 import shutil
 import subprocess
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from demo import last_guid, make_demo, record, steps_of
+from registryd import free_port
 from sqlalchemy import inspect, text
-from test_registry import free_port
-from test_reporter import last_guid, make_demo, steps_of
 
 from axion_build.config.model import DatabaseSpec
-from axion_build.records.model import BuildCompile, BuildRecord, BuildRun, BuildStep
 from axion_build.records.store import (
     database_key,
     database_url,
@@ -33,31 +31,6 @@ SEED_RUNS = "SELECT BuildGuid, Status, ElapsedSeconds, Platform FROM log_build_r
             "ORDER BY StartTime DESC LIMIT 5"
 SEED_FAILURES = "SELECT FactorySet, Module, CompileError FROM log_build_compile " \
                 "WHERE BuildGuid = '<guid>' AND CompileSuccess = 'N'"
-
-
-def record(package: str = "demo", started: datetime | None = None, failed: bool = True,
-           compiled: bool = True) -> BuildRecord:
-    """A run with one module compiled, one failed, and the steps that go with them."""
-    started = started or datetime(2026, 3, 1, 12, 0, 0, 123456)
-    guid = str(uuid.uuid4())
-    compiles = (
-        BuildCompile("factory.core", "factory.core/ObjConfig.py", "linux/amd64", "Y", "compiled",
-                     "", 0.4, "compile:demo:amd64:factory.core/ObjConfig.py"),
-        BuildCompile("factory.report", "factory.report/ObjBad.py", "linux/amd64",
-                     "N" if failed else "Y", "failed" if failed else "compiled",
-                     "ObjBad.py:3:1: Cython error: ünïcode and 'quotes'" if failed else "", 0.2,
-                     "compile:demo:amd64:factory.report/ObjBad.py"),
-    ) if compiled else ()
-    steps = (BuildStep(0, "validate", "validate:demo", "up-to-date"),
-             BuildStep(1, "compile", "compile:demo:amd64:factory.core/ObjConfig.py", "run",
-                       "linux/amd64", started + timedelta(seconds=1), 0.4,
-                       "changed file dependency app/factory.core/ObjConfig.py",
-                       json.dumps({"values": {"seconds": 0.4}})))
-    run = BuildRun(guid, package, "failed" if failed else "success", started,
-                   started + timedelta(seconds=12.5), 12.5, "linux/amd64", "x86_64",
-                   "Linux 6.1", json.dumps({"skip_push": True}), "doit pipeline:demo", 2,
-                   int(failed))
-    return BuildRecord(run, steps, compiles)
 
 
 @pytest.mark.parametrize(

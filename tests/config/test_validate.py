@@ -14,7 +14,7 @@ from axion_build.config.load import load_config
 from axion_build.config.problems import ConfigError
 from axion_build.config.runtime import trim_text
 from axion_build.config.validate import validate_file
-from workspace import make_workspace, provision, ran_tasks, uptodate_tasks
+from workspace import ROOT, make_workspace, provision, ran_tasks, uptodate_tasks
 
 
 @pytest.fixture
@@ -231,7 +231,7 @@ def test_environment_overrides_any_option(ws):
 
 
 def test_trim_keeps_comments_and_only_runtime_sections():
-    text = trim_text(Path(__file__).parent.parent / "config" / "homechoice.yaml")
+    text = trim_text(ROOT / "config" / "homechoice.yaml")
     assert "# set AXION_DATABASE_PASSWORD instead" in text
     assert "# empty = SQLite in the build folder" in text
     for gone in ("compile:", "images:", "registry:", "deployment:", "build:", "app_root"):

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
-from test_registry import free_port
-from test_reporter import last_guid, make_demo
+from demo import last_guid, make_demo
+from registryd import free_port
 
 from axion_build.adapters.smtp import NotifyError, build_message, parse_recipients, send_report
 from axion_build.config.model import SmtpSpec

@@ -10,13 +10,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from test_records import record
-from test_registry import Registry, start_registry
-from test_reporter import ROOT, last_guid, make_demo
+from demo import last_guid, make_demo, record
+from registryd import Registry, start_registry
 
 from axion_build.records.model import BuildStep
 from axion_build.records.report import explain_last_run, summary_json
 from axion_build.records.summary import compile_matrix, summarize, timeline
+from workspace import ROOT
 
 ARTIFACTS = ROOT / "build" / "test-artifacts"
 

@@ -14,7 +14,7 @@ import subprocess
 import time
 
 import pytest
-from test_reporter import PYTHON, Demo, last_guid, make_demo, steps_of
+from demo import PYTHON, Demo, last_guid, make_demo, steps_of
 
 from axion_build.records.runstate import RunTerminated, describe, interruption
 from workspace import make_workspace, provision, ran_tasks

@@ -43,8 +43,8 @@ from axion_build.deploy.scaffold import (
     scaffold_problems,
     write_files,
 )
+from workspace import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "examples" / "homechoice"
 PACKAGE_CONFIG = ROOT / "config" / "homechoice.yaml"
 PACKAGE = "homechoice"

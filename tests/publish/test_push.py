@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from test_registry import crypt, free_port, start_registry
+from registryd import crypt, free_port, start_registry
 
 from axion_build.adapters.registry import RegistryClient, manifest_digest
 from axion_build.config.model import RegistrySpec
