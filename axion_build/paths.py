@@ -62,6 +62,21 @@ def doit_database() -> Path:
     return build_root() / ".doit.sqlite3"
 
 
+SYSTEM_CACHE = Path("/var/cache/axion-build")
+
+
+def cache_root() -> Path:
+    """The machine's cache (ccache, root filesystems, wheels, the venv of `./run`):
+    `AXION_CACHE`, else /var/cache/axion-build for root (or where it is writable), else
+    the user's own `~/.cache/axion-build` (`$XDG_CACHE_HOME`)."""
+    if override := os.environ.get("AXION_CACHE"):
+        return Path(override)
+    if os.geteuid() == 0 or os.access(SYSTEM_CACHE, os.W_OK):
+        return SYSTEM_CACHE
+    user = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(user) / "axion-build"
+
+
 def template(relative: str) -> Path:
     """A template file by its path under the template root (e.g. 'caddy/Caddyfile.j2')."""
     return TEMPLATES / relative

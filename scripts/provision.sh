@@ -1,25 +1,39 @@
 #!/usr/bin/env bash
-# Installs and starts everything the pipeline and its tests need on a Debian 12
-# host: Docker engine with buildx and compose, a registry on 127.0.0.1:5000,
-# MariaDB, Caddy, supervisor, QEMU for arm64, Chromium, and the Python venv.
-# Idempotent: a rerun on a provisioned machine only checks and takes seconds.
+# Installs and starts what a job needs on a Debian 12 host, and nothing more:
+#   scripts/provision.sh pipeline   the example's pipeline: a Docker engine with buildx,
+#                                   a registry on 127.0.0.1:5000, gcc, debootstrap, the venv
+#   scripts/provision.sh [tests]    the test suite too: compose, MariaDB, Caddy,
+#                                   supervisor, QEMU for arm64, sshd, Chromium
+# What already runs is used as it is: an engine that answers, a registry on :5000.
+# Without root it installs nothing system-wide: it names what is missing and the
+# command that installs it. Idempotent: a rerun on a provisioned machine takes seconds.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-CACHE=${AXION_CACHE:-/var/cache/axion-build}
-VENV=$CACHE/venv
+# shellcheck source=scripts/env.sh
+source "$ROOT/scripts/env.sh"
+CACHE=$AXION_CACHE
+PROFILE=${1:-tests}
 PYTHON=${AXION_PYTHON:-python3}
 REGISTRY_ADDR=127.0.0.1:5000
-REGISTRY_DIR=/var/lib/axion-registry
-PLUGIN_DIR=/usr/local/lib/docker/cli-plugins
 TRIXIE_MIRROR=${AXION_TRIXIE_MIRROR:-http://deb.debian.org/debian}
+if [[ $EUID -eq 0 ]]; then
+    REGISTRY_DIR=/var/lib/axion-registry
+    PLUGIN_DIR=/usr/local/lib/docker/cli-plugins
+    LOG_DIR=/var/log
+else
+    REGISTRY_DIR=$CACHE/registry
+    PLUGIN_DIR=$HOME/.docker/cli-plugins
+    LOG_DIR=$CACHE/log
+fi
 
-APT_PACKAGES=(
-    docker.io docker-registry curl ca-certificates debian-archive-keyring xz-utils
-    mariadb-server libmariadb-dev pkg-config gcc libc6-dev
-    caddy supervisor qemu-user-static binfmt-support openssh-server
-    chromium fonts-dejavu-core ccache debootstrap
-)
+# what the example's pipeline uses (the engine and the registry: only when none answers)
+PIPELINE_PACKAGES=(gcc libc6-dev ccache debootstrap curl ca-certificates
+    debian-archive-keyring xz-utils)
+# what the tests use besides
+TEST_PACKAGES=(docker.io docker-registry mariadb-server libmariadb-dev pkg-config
+    caddy supervisor qemu-user-static binfmt-support openssh-server chromium
+    fonts-dejavu-core)
 
 export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
 
@@ -48,16 +62,35 @@ wait_for() {
     return 1
 }
 
+engine_answers() { docker info >/dev/null 2>&1; }
+
+# The apt packages this profile needs on this machine.
+wanted_packages() {
+    local pkgs=("${PIPELINE_PACKAGES[@]}")
+    if [[ $PROFILE == tests ]]; then
+        pkgs+=("${TEST_PACKAGES[@]}")
+    else
+        engine_answers || pkgs+=(docker.io)
+        registry_ready || command -v docker-registry >/dev/null || pkgs+=(docker-registry)
+    fi
+    printf '%s\n' "${pkgs[@]}"
+}
+
 install_packages() {
     local start missing=() pkg
     start=$(now)
-    for pkg in "${APT_PACKAGES[@]}"; do
+    for pkg in $(wanted_packages); do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
             || missing+=("$pkg")
     done
+    if ((${#missing[@]})) && [[ $EUID -ne 0 ]]; then
+        die "missing packages: ${missing[*]}; install them with" \
+            "'sudo apt-get install -y --no-install-recommends ${missing[*]}'" \
+            "(or run 'sudo ./run provision $PROFILE' once)"
+    fi
     if ((${#missing[@]})); then
         echo "provision: installing ${missing[*]}"
-        local log=/var/log/axion-provision-apt.log
+        local log=$LOG_DIR/axion-provision-apt.log
         { apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}"; } \
             >"$log" 2>&1 9>&- || { tail -n 20 "$log" >&2; die "apt-get failed; see $log"; }
     fi
@@ -67,11 +100,14 @@ install_packages() {
 start_docker() {
     local start
     start=$(now)
-    if ! docker info >/dev/null 2>&1; then
-        setsid dockerd >>/var/log/axion-dockerd.log 2>&1 </dev/null 9>&- &
-        wait_for 60 docker info \
-            || die "dockerd did not answer; see /var/log/axion-dockerd.log"
+    if engine_answers; then
+        done_step "docker engine (running)" "$start"
+        return
     fi
+    [[ $EUID -eq 0 ]] || die "no Docker engine answers at ${DOCKER_HOST:-the default socket}:" \
+        "start one (sudo ./run provision $PROFILE), or point DOCKER_HOST at one you may use"
+    setsid dockerd >>"$LOG_DIR/axion-dockerd.log" 2>&1 </dev/null 9>&- &
+    wait_for 60 docker info || die "dockerd did not answer; see $LOG_DIR/axion-dockerd.log"
     done_step "docker engine" "$start"
 }
 
@@ -80,7 +116,8 @@ start_docker() {
 install_docker_plugins() {
     local start dir debs deb tmp
     start=$(now)
-    if docker buildx version >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; then
+    if docker buildx version >/dev/null 2>&1 \
+        && { [[ $PROFILE == pipeline ]] || docker compose version >/dev/null 2>&1; }; then
         done_step "buildx + compose plugins" "$start"
         return
     fi
@@ -93,7 +130,7 @@ install_docker_plugins() {
             >"$dir/sources.list"
         local opts=(-oDir::State::Lists="$dir/lists" -oDir::Cache="$dir/cache"
             -oDir::Etc::SourceList="$dir/sources.list" -oDir::Etc::SourceParts=/dev/null
-            -oAPT::Sandbox::User=root)
+            -oDebug::NoLocking=1 -oAPT::Sandbox::User="$(id -un)")
         apt-get "${opts[@]}" update -qq
         (cd "$debs" && apt-get "${opts[@]}" download docker-buildx docker-compose)
     fi
@@ -118,6 +155,10 @@ registry_ready() { [[ $(registry_status) == 200 ]]; }
 start_registry() {
     local start config=$REGISTRY_DIR/config.yml
     start=$(now)
+    if registry_ready; then
+        done_step "registry $REGISTRY_ADDR (running)" "$start"
+        return
+    fi
     mkdir -p "$REGISTRY_DIR/data"
     cat >"$config.tmp" <<EOF
 version: 0.1
@@ -132,13 +173,11 @@ http:
   addr: $REGISTRY_ADDR
 EOF
     mv "$config.tmp" "$config"
-    if ! registry_ready; then
-        # the Debian package's own service (with auth) may hold the port
-        [[ $(registry_status) == 000 ]] || service docker-registry stop >/dev/null 2>&1 || true
-        setsid docker-registry serve "$config" >>/var/log/axion-registry.log 2>&1 </dev/null 9>&- &
-        wait_for 30 registry_ready \
-            || die "registry did not answer on $REGISTRY_ADDR; see /var/log/axion-registry.log"
-    fi
+    # the Debian package's own service (with auth) may hold the port
+    [[ $(registry_status) == 000 ]] || service docker-registry stop >/dev/null 2>&1 || true
+    setsid docker-registry serve "$config" >>"$LOG_DIR/axion-registry.log" 2>&1 </dev/null 9>&- &
+    wait_for 30 registry_ready \
+        || die "registry did not answer on $REGISTRY_ADDR; see $LOG_DIR/axion-registry.log"
     done_step "registry $REGISTRY_ADDR" "$start"
 }
 
@@ -146,9 +185,9 @@ start_mariadb() {
     local start
     start=$(now)
     if ! mariadb-admin ping >/dev/null 2>&1; then
-        service mariadb start >/var/log/axion-mariadb-start.log 2>&1 9>&- || true
+        service mariadb start >"$LOG_DIR/axion-mariadb-start.log" 2>&1 9>&- || true
         wait_for 30 mariadb-admin ping \
-            || die "MariaDB did not start; see /var/log/axion-mariadb-start.log"
+            || die "MariaDB did not start; see $LOG_DIR/axion-mariadb-start.log"
     fi
     mariadb -uroot <<'SQL'
 CREATE DATABASE IF NOT EXISTS axion_test;
@@ -191,17 +230,22 @@ print(urllib.parse.unquote(urllib.parse.urlparse(url).path))
 EOF
 }
 
+# The venv: the tool for the pipeline; for the tests, their tools and the MariaDB driver.
+# Its stamp holds the pyproject hash and the extras installed (a tests venv serves both).
 install_venv() {
-    local start stamp want
+    local start stamp want extras
     start=$(now)
     venv_python_ok || { rm -rf "$VENV"; "$PYTHON" -m venv "$VENV"; }
     stamp=$VENV/.axion-pyproject.sha256
+    extras=""
+    [[ $PROFILE == tests ]] && extras="[test,mysql]"
     want=$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)
-    if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
-        echo "provision: installing Python dependencies into $VENV"
+    if [[ ! -f $stamp || $(cut -d' ' -f1 "$stamp") != "$want" ]] \
+        || { [[ -n $extras ]] && ! grep -qF " $extras" "$stamp"; }; then
+        echo "provision: installing Python dependencies${extras:+ $extras} into $VENV"
         "$VENV/bin/python" -m pip install -q --upgrade pip
-        "$VENV/bin/python" -m pip install -q -e "$ROOT[test]"
-        echo "$want" >"$stamp"
+        "$VENV/bin/python" -m pip install -q -e "$ROOT$extras"
+        echo "$want ${extras:-[]}" >"$stamp"
     elif [[ $(editable_target) != "$ROOT" ]]; then
         "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$ROOT"
     fi
@@ -209,7 +253,9 @@ install_venv() {
 }
 
 main() {
-    mkdir -p "$CACHE"
+    [[ $PROFILE == pipeline || $PROFILE == tests ]] \
+        || die "unknown profile '$PROFILE' (use: pipeline or tests)"
+    mkdir -p "$CACHE" "$LOG_DIR"
     # one provisioning at a time: parallel test runs share the daemons and the venv
     exec 9>"$CACHE/provision.lock"
     flock 9
@@ -217,10 +263,12 @@ main() {
     start_docker
     install_docker_plugins
     start_registry
-    start_mariadb
-    enable_binfmt
+    if [[ $PROFILE == tests ]]; then
+        start_mariadb
+        enable_binfmt
+    fi
     install_venv
-    done_step "total" "$T0"
+    done_step "total ($PROFILE)" "$T0"
 }
 
 main "$@"

@@ -1,9 +1,11 @@
-"""The base stage: local Debian base images, bootstrapped once per machine."""
+"""The base stage: the runtime and builder base images every image stands on, either
+bootstrapped here from Debian once per machine, or pulled from a registry."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from axion_build.build.bases import pull_tasks
 from axion_build.build.bootstrap import (
     BUILDER_DOCKERFILE,
     base_images,
@@ -11,17 +13,20 @@ from axion_build.build.bootstrap import (
     is_current,
 )
 from axion_build.build.compile import target_platforms
+from axion_build.config.flags import current_flags
 from axion_build.config.model import ImageSpec
 from axion_build.config.packages import PACKAGES
 
 
 def task_base() -> Iterator[dict]:
-    """Bootstrap the local Debian base images (no registry pulls), once per machine."""
+    """Bootstrap the local Debian base images, or pull the bases a package names."""
     seen = set()
+    refresh = current_flags().pull_bases
     for cfg in PACKAGES.valid():
-        if not cfg.images.bootstrap:
-            continue
-        for task in base_image_tasks(cfg.images, target_platforms(cfg)):
+        platforms = target_platforms(cfg)
+        tasks = (base_image_tasks(cfg.images, platforms) if cfg.images.bootstrap
+                 else pull_tasks(cfg, platforms, refresh))
+        for task in tasks:
             if task["name"] not in seen:
                 seen.add(task["name"])
                 yield task

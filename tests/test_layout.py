@@ -127,3 +127,15 @@ def test_tests_mirror_the_layers():
         for test in (ROOT / "tests" / folder).glob("test_*.py"):
             assert f"axion_build.{folder}" in test.read_text(), \
                 f"{test.relative_to(ROOT)} tests nothing of axion_build.{folder}"
+
+
+def test_pytest_collects_every_test_file():
+    """No test folder is skipped by a collection rule (pytest skips `build` by default)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    collected = {line.split("::", 1)[0] for line in done.stdout.splitlines() if "::" in line}
+    files = {str(p.relative_to(ROOT)) for p in (ROOT / "tests").rglob("test_*.py")}
+    assert files == collected, files ^ collected

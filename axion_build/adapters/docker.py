@@ -159,7 +159,7 @@ def import_rootfs(tar_path: Path, tag: str, changes: list[str]) -> None:
         raise DockerError(f"import of {tar_path} as {tag} failed:\n{tail(exc)}") from exc
 
 
-# --- batched inspection, metadata, containers for the compile step, registry pushes ------
+# --- batched inspection, metadata, containers for the compile step ---------------------
 
 
 def docker_cli(args: list[str], *, input_text: str | None = None,
@@ -223,40 +223,6 @@ def compile_in_image(image: str, platform: str, c_file: Path, out_file: Path,
                        "-v", f"{c_file.parent.resolve()}:/in:ro",
                        "-v", f"{out_file.parent.resolve()}:/out", image, *command], check=False)
     return done.returncode == 0, done.stdout + done.stderr
-
-
-def login(registry) -> None:
-    """Log in to `registry` (a RegistrySpec) when it has credentials; password via stdin."""
-    if not registry.username:
-        return
-    docker_cli(["login", "--username", registry.username, "--password-stdin", registry.url],
-               input_text=registry.password)
-
-
-def push_tags(local: str, ref: str, tags: list[str]) -> str:
-    """Tag `local` as `ref:tag` for each tag, push them, return the pushed digest."""
-    digest = ""
-    for tag in tags:
-        docker_cli(["tag", local, f"{ref}:{tag}"])
-        done = docker_cli(["push", f"{ref}:{tag}"])
-        for line in done.stdout.splitlines():
-            if "digest: sha256:" in line:
-                digest = "sha256:" + line.split("digest: sha256:", 1)[1].split()[0]
-    return digest
-
-
-def create_manifest_list(ref: str, tags: list[str], sources: list[str], *,
-                         insecure: bool) -> str:
-    """Make the manifest list `ref:tag` for each tag from per-platform images; its digest."""
-    args = ["buildx", "imagetools", "create"]
-    for tag in tags:
-        args += ["-t", f"{ref}:{tag}"]
-    docker_cli([*args, *sources])
-    done = docker_cli(["buildx", "imagetools", "inspect", f"{ref}:{tags[0]}"])
-    for line in done.stdout.splitlines():
-        if line.strip().startswith("Digest:"):
-            return line.split(":", 1)[1].strip()
-    return ""
 
 
 def use_remote_engine(context: str, endpoint: str) -> None:

@@ -25,9 +25,8 @@ from doit.exceptions import TaskFailed
 
 from axion_build.adapters import docker
 from axion_build.config.model import ImageSpec, native_platform
-from axion_build.paths import TEMPLATES
+from axion_build.paths import TEMPLATES, cache_root
 
-SUITE = "bookworm"
 VARIANT = "minbase"
 RUNTIME_PACKAGES = ("python3", "python3-venv", "ca-certificates")
 RUNTIME_ENV = "LANG=C.UTF-8"
@@ -53,6 +52,7 @@ class BaseImage:
     recipe: str
     mirror: str
     runtime_tag: str  # the runtime base a builder stands on; a runtime's own tag
+    suite: str = "bookworm"
 
     @property
     def arch(self) -> str:
@@ -61,8 +61,12 @@ class BaseImage:
 
     @property
     def name(self) -> str:
-        """The doit sub-task name, e.g. `runtime-amd64`."""
-        return f"{self.kind}-{self.arch}"
+        """The doit sub-task name: `runtime-amd64` for the default tags, else with the tag
+        (`runtime-amd64:axion-base/trixie-runtime:latest`)."""
+        default = ImageSpec().runtime_for(self.platform) if self.kind == "runtime" \
+            else ImageSpec().builder_for(self.platform)
+        name = f"{self.kind}-{self.arch}"
+        return name if self.tag == default else f"{name}:{self.tag}"
 
     @property
     def foreign(self) -> bool:
@@ -72,12 +76,12 @@ class BaseImage:
 
 def cache_dir() -> Path:
     """Where root filesystem tarballs and debootstrap logs are kept."""
-    return Path(os.environ.get("AXION_CACHE", "/var/cache/axion-build")) / "rootfs"
+    return cache_root() / "rootfs"
 
 
-def runtime_recipe(arch: str) -> dict:
+def runtime_recipe(arch: str, suite: str = "bookworm") -> dict:
     """Everything the runtime root filesystem is made of (the mirror is not: same content)."""
-    return {"suite": SUITE, "variant": VARIANT, "packages": list(RUNTIME_PACKAGES),
+    return {"suite": suite, "variant": VARIANT, "packages": list(RUNTIME_PACKAGES),
             "arch": arch, "env": RUNTIME_ENV}
 
 
@@ -90,13 +94,13 @@ def base_images(images_cfg: ImageSpec, platform: str, builder_dockerfile: str) -
         BaseImage, BaseImage]:
     """The runtime and builder base images of one platform (pure)."""
     arch = platform.split("/")[-1]
-    runtime_hash = recipe_hash(runtime_recipe(arch))
+    runtime_hash = recipe_hash(runtime_recipe(arch, images_cfg.suite))
     runtime_tag = images_cfg.runtime_for(platform)
     runtime = BaseImage("runtime", platform, runtime_tag, runtime_hash,
-                        images_cfg.debian_mirror, runtime_tag)
+                        images_cfg.debian_mirror, runtime_tag, images_cfg.suite)
     builder_hash = recipe_hash({"runtime": runtime_hash, "dockerfile": builder_dockerfile})
     builder = BaseImage("builder", platform, images_cfg.builder_for(platform), builder_hash,
-                        images_cfg.debian_mirror, runtime_tag)
+                        images_cfg.debian_mirror, runtime_tag, images_cfg.suite)
     return runtime, builder
 
 
@@ -105,11 +109,12 @@ def is_current(tag: str, recipe: str) -> bool:
     return docker.image_labels(tag).get(RECIPE_LABEL) == recipe
 
 
-def debootstrap_command(target: Path, arch: str, mirror: str, *, foreign: bool) -> list[str]:
+def debootstrap_command(target: Path, arch: str, mirror: str, *, foreign: bool,
+                        suite: str = "bookworm") -> list[str]:
     """The debootstrap command line of a runtime root filesystem (pure)."""
     return ["debootstrap", f"--arch={arch}", *(["--foreign"] if foreign else []),
             f"--variant={VARIANT}", f"--include={','.join(RUNTIME_PACKAGES)}",
-            SUITE, str(target), mirror]
+            suite, str(target), mirror]
 
 
 def second_stage_command(target: Path) -> list[str]:
@@ -119,7 +124,7 @@ def second_stage_command(target: Path) -> list[str]:
 
 def rootfs_tarball(image: BaseImage) -> Path:
     """The cached root filesystem tarball of a runtime image."""
-    return cache_dir() / f"{SUITE}-{image.arch}-{image.recipe[:16]}.tar"
+    return cache_dir() / f"{image.suite}-{image.arch}-{image.recipe[:16]}.tar"
 
 
 def emulation_available(arch: str) -> bool:
@@ -143,7 +148,7 @@ def build_base_image(image: BaseImage, stands_on: BaseImage | None) -> TaskFaile
 
 def ensure_image(image: BaseImage) -> None:
     """Make `image` unless it is current; one maker per image at a time on this host."""
-    with locked(cache_dir() / f"{image.name}.lock"):
+    with locked(cache_dir() / f"{image.kind}-{image.suite}-{image.arch}.lock"):
         if is_current(image.tag, image.recipe):
             return
         started = time.monotonic()
@@ -188,18 +193,20 @@ def ensure_rootfs(image: BaseImage) -> Path:
     if tarball.exists():
         return tarball
     if image.foreign and not emulation_available(image.arch):
-        raise BootstrapError(f"cannot bootstrap {image.arch}: QEMU emulation is not enabled "
-                             "(run scripts/provision.sh)")
-    work = cache_dir() / f"work-{image.arch}"
-    log = cache_dir() / f"debootstrap-{image.arch}.log"
+        raise BootstrapError(f"cannot bootstrap {image.arch}: QEMU emulation is not enabled; "
+                             "install it with 'sudo apt-get install -y qemu-user-static "
+                             f"binfmt-support && sudo update-binfmts --enable "
+                             f"{EMULATORS.get(image.arch, 'qemu-' + image.arch)}'")
+    work = cache_dir() / f"work-{image.suite}-{image.arch}"
+    log = cache_dir() / f"debootstrap-{image.suite}-{image.arch}.log"
     remove_tree(work)
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text("")
-    print(f"bootstrap: debootstrap {SUITE} {image.arch} from {image.mirror} (log: {log})")
+    print(f"bootstrap: debootstrap {image.suite} {image.arch} from {image.mirror} (log: {log})")
     started = time.monotonic()
     try:
         run_logged(debootstrap_command(work, image.arch, image.mirror,
-                                       foreign=image.foreign), log)
+                                       foreign=image.foreign, suite=image.suite), log)
         if image.foreign:
             run_logged(second_stage_command(work), log)
         drop_apt_caches(work)

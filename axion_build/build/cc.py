@@ -7,9 +7,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from axion_build.paths import cache_root
 from axion_build.build.toolchain import Toolchain
 
-CCACHE_DIR = Path(os.environ.get("AXION_CACHE", "/var/cache/axion-build")) / "ccache"
+CCACHE_DIR = cache_root() / "ccache"
 
 
 def gcc_command(include: str, cflags: tuple[str, ...], c_file: str, out_file: str) -> list[str]:

@@ -65,11 +65,18 @@ def toolchain_for(cfg: PackageConfig, platform: str) -> Toolchain:
                             cfg.images.builder_for(platform), cfg.build_dir / "toolchain")
 
 
+@functools.cache
 def base_deps(cfg: PackageConfig, platform: str) -> list[str]:
-    """The bootstrapped base images a platform's compile and images need (task names)."""
+    """The base stage's tasks a platform's compile and images need: bootstrapping or
+    pulling its runtime and builder bases (once per config and platform)."""
     if not cfg.images.bootstrap:
-        return []
-    return [f"base:runtime-{arch_of(platform)}", f"base:builder-{arch_of(platform)}"]
+        from axion_build.build.bases import pulled_bases
+
+        return [f"base:{base.name}" for base in pulled_bases(cfg, platform)]
+    from axion_build.build.bootstrap import BUILDER_DOCKERFILE, base_images
+
+    return [f"base:{image.name}"
+            for image in base_images(cfg.images, platform, BUILDER_DOCKERFILE.read_text())]
 
 
 def compile_settings(cfg: PackageConfig) -> tuple:

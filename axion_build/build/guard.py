@@ -6,6 +6,7 @@ A layer's files are scanned once: clean layers are remembered by their folder.
 
 from __future__ import annotations
 
+import os
 from axion_build.adapters.fs import write_atomic
 
 import json
@@ -86,10 +87,10 @@ def scan_folder(root: Path, secrets: tuple[bytes, ...]) -> list[tuple[str, str]]
     return found
 
 
-def scan_layer_tar(tar_path: Path, secrets: tuple[bytes, ...]) -> list[tuple[str, str]]:
-    """Like scan_folder, for a layer exported as a tar file."""
+def scan_layer_tar(layer_file, secrets: tuple[bytes, ...]) -> list[tuple[str, str]]:
+    """Like scan_folder, for a layer exported as a tar file (read, never extracted)."""
     found = []
-    with tarfile.open(tar_path) as layer:
+    with tarfile.open(fileobj=layer_file) as layer:
         for member in layer:
             if not member.isfile() or member.size > MAX_FILE_BYTES:
                 continue
@@ -148,7 +149,10 @@ def overlay_layers(inspect: dict) -> list[Path] | None:
         return None
     folders = [Path(p) for p in reversed((data.get("LowerDir") or "").split(":")) if p]
     folders.append(Path(data["UpperDir"]))
-    if not all(f.is_dir() for f in folders):
+    try:  # not root: the engine's folders are not ours to read, the saved image is
+        if not all(f.is_dir() and os.access(f, os.R_OK | os.X_OK) for f in folders):
+            return None
+    except OSError:
         return None
     return folders
 
@@ -161,12 +165,12 @@ def scan_saved(image: str, secrets: tuple[bytes, ...]) -> list[Finding]:
     with tempfile.TemporaryDirectory() as tmp:
         archive = Path(tmp) / "image.tar"
         docker.save_image(image, archive)
+        # read in place: nothing of the image is written out (no path of it is trusted)
         with tarfile.open(archive) as whole:
-            whole.extractall(tmp, filter="data")
-        manifest = json.loads((Path(tmp) / "manifest.json").read_text())[0]
-        for index, layer in enumerate(manifest["Layers"]):
-            hits = scan_layer_tar(Path(tmp) / layer, secrets)
-            findings += [Finding(image, f"layer {index + 1}, file {p}", w) for p, w in hits]
+            manifest = json.loads(whole.extractfile("manifest.json").read())[0]
+            for index, layer in enumerate(manifest["Layers"]):
+                hits = scan_layer_tar(whole.extractfile(layer), secrets)
+                findings += [Finding(image, f"layer {index + 1}, file {p}", w) for p, w in hits]
     return findings
 
 

@@ -43,6 +43,7 @@ from axion_build.names import (
 from axion_build.render import template_files
 
 LABEL_INPUTS = "org.axion.inputs"
+LABEL_BASES = "org.axion.bases"  # {base tag: image id}, to say which base changed
 
 
 def image_targets(cfg: PackageConfig) -> list[str]:
@@ -150,7 +151,20 @@ class ImageCurrent(OutsideCheck):
         facts = engine_facts(cfg, self.platform)
         have = facts.get(image_tag(cfg, self.target, self.platform))
         expected = expected_hash(cfg, self.target, self.platform, facts)
-        return bool(have and expected) and have["labels"].get(LABEL_INPUTS) == expected
+        current = bool(have and expected) and have["labels"].get(LABEL_INPUTS) == expected
+        if have and not current and (moved := moved_bases(have["labels"], facts)):
+            self.reason = "base image changed: " + "; ".join(moved)
+        return current
+
+
+def moved_bases(labels: dict, facts: dict) -> list[str]:
+    """The bases an image was built on that now hold another image (pure)."""
+    try:
+        built_on = json.loads(labels.get(LABEL_BASES) or "{}")
+    except ValueError:
+        return []
+    return [f"{tag} {old[:19]} -> {facts[tag]['id'][:19]}" for tag, old in sorted(built_on.items())
+            if facts.get(tag) and facts[tag]["id"] != old]
 
 
 def build_target(cfg: PackageConfig, target: str, platform: str) -> dict | TaskFailed:
@@ -166,7 +180,8 @@ def build_target(cfg: PackageConfig, target: str, platform: str) -> dict | TaskF
                           f"'doit base' or set images.base_image/base_runtime_image in {cfg.path}")
     inputs = expected_hash(cfg, target, platform, facts)
     labels = {LABEL_INPUTS: inputs, "org.axion.package": cfg.name,
-              "org.axion.service": target, "org.axion.platform": platform}
+              "org.axion.service": target, "org.axion.platform": platform,
+              LABEL_BASES: json.dumps({b: facts[b]["id"] for b in bases}, sort_keys=True)}
     context = context_dir(cfg, platform)
     target_name: str | None = target
     if target == CADDY_TARGET:

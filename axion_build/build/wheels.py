@@ -12,9 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from axion_build.paths import cache_root
 from axion_build.build.toolchain import Interpreter
 
-WHEEL_CACHE = Path(os.environ.get("AXION_CACHE", "/var/cache/axion-build")) / "wheels"
+WHEEL_CACHE = cache_root() / "wheels"
 # the installer used inside the builder stage
 BUILDER_TOOLS = ("uv",)
 

@@ -15,7 +15,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
     "compile": {"factory_sets": "list", "exclude": "list", "directives": "dict",
                 "cflags": "list"},
     "images": {"base_image": "str", "base_runtime_image": "str", "bootstrap": "bool",
-               "debian_mirror": "str", "requirements_file": "str",
+               "suite": "str", "debian_mirror": "str", "requirements_file": "str",
                "requirements_ai_file": "str", "arm_exclude_file": "str",
                "system_build_deps": "str", "system_runtime_deps": "str", "ai": "bool"},
     "services": "services",
@@ -73,7 +73,8 @@ class ImageSpec:
 
     base_image: str = "axion-base/bookworm-builder:latest"
     base_runtime_image: str = "axion-base/bookworm-runtime:latest"
-    bootstrap: bool = True
+    bootstrap: bool = True  # made here from Debian (offline); false: pulled from a registry
+    suite: str = "bookworm"  # the Debian suite bootstrapped bases are made of
     debian_mirror: str = "http://deb.debian.org/debian"
     requirements_file: str = "resource.config/requirements.txt"
     requirements_ai_file: str = "resource.config/requirements-ai.txt"
@@ -84,17 +85,18 @@ class ImageSpec:
 
     def runtime_for(self, platform: str) -> str:
         """The runtime base image for `platform` (see `tag_for_platform`)."""
-        return tag_for_platform(self.base_runtime_image, platform, self.bootstrap)
+        return tag_for_platform(self.base_runtime_image, platform)
 
     def builder_for(self, platform: str) -> str:
         """The builder base image for `platform`."""
-        return tag_for_platform(self.base_image, platform, self.bootstrap)
+        return tag_for_platform(self.base_image, platform)
 
 
-def tag_for_platform(tag: str, platform: str, bootstrapped: bool) -> str:
-    """A local tag holds one architecture, so bootstrapped non-amd64 bases carry a suffix."""
+def tag_for_platform(tag: str, platform: str) -> str:
+    """The local tag of a base image for `platform`: a local tag holds one architecture, so
+    non-amd64 bases carry a suffix (a pulled one is tagged so after its pull)."""
     arch = platform.split("/")[-1]
-    if not bootstrapped or arch == "amd64":
+    if arch == "amd64":
         return tag
     return f"{tag}-{arch}" if ":" in tag.rsplit("/", 1)[-1] else f"{tag}:latest-{arch}"
 

@@ -35,7 +35,8 @@ def review(path: Path, environ: Mapping[str, str] | None = None
     problems += check_keys(merged, doc, path)
     problems += check_database_url(merged, doc, path, environ)
     if not problems:
-        problems += compiled_output_problems(parse_config(merged, path))
+        cfg = parse_config(merged, path)
+        problems += compiled_output_problems(cfg) + emulation_problems(cfg, doc)
     return problems, [*value_warnings(merged, doc, path, environ), *warnings]
 
 
@@ -83,6 +84,39 @@ def compiled_output_problems(cfg: PackageConfig) -> list[Problem]:
             for platform, manifest in missing_manifests(cfg)]
 
 
+EMULATION_FIX = ("install QEMU's user emulation: 'sudo apt-get install -y qemu-user-static "
+                 "binfmt-support', then 'sudo update-binfmts --enable qemu-{emulator}' "
+                 "('sudo ./run provision tests' does both); or build only linux/amd64")
+
+
+def foreign_without_emulation(cfg: PackageConfig) -> list[str]:
+    """Target platforms this machine can neither run natively nor emulate."""
+    from axion_build.build.bootstrap import EMULATORS, emulation_available
+    from axion_build.build.compile import target_platforms
+    from axion_build.config.model import native_platform
+
+    return [p for p in target_platforms(cfg) if p != native_platform()
+            and not emulation_available(p.split("/")[-1]) and p.split("/")[-1] in EMULATORS]
+
+
+def emulation_problems(cfg: PackageConfig, doc: Mapping) -> list[Problem]:
+    """A foreign platform needs QEMU here (its base images, compiles and RUN steps)."""
+    from axion_build.build.bootstrap import EMULATORS
+
+    problems = []
+    for platform in foreign_without_emulation(cfg):
+        emulator = EMULATORS[platform.split("/")[-1]].removeprefix("qemu-")
+        message = f"{platform} needs QEMU emulation, which this machine lacks"
+        if current_flags().platform:
+            where, line, field = Path("doit variable platform"), 0, "platform"
+        else:
+            where, field = cfg.path, "deployment.platform"
+            line = line_of(doc.get("deployment") or {}, "platform")
+        problems.append(Problem(where, line, field, message,
+                                EMULATION_FIX.format(emulator=emulator)))
+    return problems
+
+
 def missing_manifests(cfg: PackageConfig) -> list[tuple[str, Path]]:
     """(platform, manifest) of each target platform that has no complete compiled tree."""
     from axion_build.build.compile import manifest_path, target_platforms
@@ -123,6 +157,7 @@ def validate_facts(package: str, inputs: list[str]) -> dict:
         facts["modules"] = python_modules(cfg.app_root, cfg.compile)
         if current_flags().skip_compile:
             facts["uncompiled"] = [str(m) for _, m in missing_manifests(cfg)]
+        facts["unemulated"] = foreign_without_emulation(cfg)
     return facts
 
 

@@ -66,7 +66,7 @@ class ManifestCurrent(OutsideCheck):
 def publish_manifest(cfg: PackageConfig, target: str,
                      platforms: tuple[str, ...]) -> dict | TaskFailed:
     """doit action: push each platform's image, then make the manifest list."""
-    from axion_build.adapters import docker
+    from axion_build.adapters import docker, transfer
 
     facts = {p: fresh_facts(cfg, p, [target]) for p in platforms}
     builds = {p: own_build(cfg, target, p, facts[p]) for p in platforms}
@@ -82,12 +82,12 @@ def publish_manifest(cfg: PackageConfig, target: str,
         return TaskFailed(f"registry {cfg.registry.url} unreachable, nothing pushed: {exc}")
     sources = []
     try:
-        docker.login(cfg.registry)
+        transfer.login(cfg.registry)
         for platform in platforms:
             arch_tag = f"{tag}-{arch_of(platform)}"
-            docker.push_tags(builds[platform][0], ref, [arch_tag])
+            transfer.push_tags(builds[platform][0], ref, [arch_tag])
             sources.append(f"{ref}:{arch_tag}")
-        digest = docker.create_manifest_list(ref, [tag, "latest"], sources,
+        digest = transfer.create_manifest_list(ref, [tag, "latest"], sources,
                                              insecure=cfg.registry.insecure)
     except docker.DockerError as exc:
         return TaskFailed(f"publishing {ref} failed, no manifest list made: {exc}")

@@ -112,7 +112,7 @@ def latest_is(cfg: PackageConfig, target: str, tag: str) -> bool:
 
 def push_target(cfg: PackageConfig, target: str, platform: str) -> dict | TaskFailed:
     """doit action: tag and push one image under both tags."""
-    from axion_build.adapters import docker
+    from axion_build.adapters import docker, transfer
 
     local = image_tag(cfg, target, platform)
     image, inputs = own_build(cfg, target, platform, fresh_facts(cfg, platform, [target]))
@@ -120,9 +120,9 @@ def push_target(cfg: PackageConfig, target: str, platform: str) -> dict | TaskFa
         return TaskFailed(not_ours(cfg, local, inputs))
     ref = push_ref(cfg, target)
     try:
-        docker.login(cfg.registry)
+        transfer.login(cfg.registry)
         # the image whose label was checked, whatever the tag points at by now
-        digest = docker.push_tags(image, ref, [immutable_tag(inputs), "latest"])
+        digest = transfer.push_tags(image, ref, [immutable_tag(inputs), "latest"])
     except docker.DockerError as exc:
         return TaskFailed(f"push of {local} to {ref} failed: {exc}")
     print(f"pushed {ref}:{immutable_tag(inputs)} and :latest ({digest})")

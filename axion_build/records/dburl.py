@@ -20,7 +20,9 @@ def url_problem(url: str) -> str:
     try:
         engine = create_engine(url, poolclass=NullPool)
     except ModuleNotFoundError as exc:
-        return f"its database driver is not installed (no Python module {exc.name!r})"
+        extra = (": pip install 'axion-build[mysql]' (it builds against libmariadb-dev)"
+                 if exc.name == "MySQLdb" else "")
+        return f"its database driver is not installed (no Python module {exc.name!r}){extra}"
     except Exception as exc:  # what SQLAlchemy raises names no password
         return f"not a database URL SQLAlchemy can use ({type(exc).__name__}: {exc})"
     parsed = engine.url

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from axion_build.adapters import docker
+from axion_build.adapters import docker, transfer
 from axion_build.config.model import ImageSpec, RegistrySpec, native_platform
 from tasks.base import base_image_tasks
 
@@ -144,8 +144,8 @@ def test_save_image_writes_a_docker_archive(tiny_image, tmp_path):
 def test_push_tags_reaches_the_registry_with_one_digest(tiny_image):
     tag, token = tiny_image
     ref = f"{REGISTRY}/axion-test/docker-module"
-    docker.login(RegistrySpec(url=REGISTRY))  # no credentials: nothing to do
-    digest = docker.push_tags(tag, ref, [token, "latest"])
+    transfer.login(RegistrySpec(url=REGISTRY))  # no credentials: nothing to do
+    digest = transfer.push_tags(tag, ref, [token, "latest"])
     try:
         assert digest.startswith("sha256:")
         for name in (token, "latest"):

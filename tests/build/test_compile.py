@@ -49,18 +49,18 @@ def test_host_matches_only_the_same_abi(host, image, platform, expected):
 
 
 @pytest.mark.parametrize(
-    ("tag", "platform", "bootstrapped", "expected"),
+    ("tag", "platform", "expected"),
     [
-        ("axion-base/bookworm-runtime:latest", "linux/amd64", True,
+        ("axion-base/bookworm-runtime:latest", "linux/amd64",
          "axion-base/bookworm-runtime:latest"),
-        ("axion-base/bookworm-runtime:latest", "linux/arm64", True,
+        ("axion-base/bookworm-runtime:latest", "linux/arm64",
          "axion-base/bookworm-runtime:latest-arm64"),
-        ("localhost:5000/base", "linux/arm64", True, "localhost:5000/base:latest-arm64"),
-        ("python:3.12-slim-bookworm", "linux/arm64", False, "python:3.12-slim-bookworm"),
+        ("localhost:5000/base", "linux/arm64", "localhost:5000/base:latest-arm64"),
+        ("python:3.12-slim-bookworm", "linux/arm64", "python:3.12-slim-bookworm-arm64"),
     ],
 )
-def test_base_image_tag_per_platform(tag, platform, bootstrapped, expected):
-    assert tag_for_platform(tag, platform, bootstrapped) == expected
+def test_base_image_tag_per_platform(tag, platform, expected):
+    assert tag_for_platform(tag, platform) == expected
 
 
 def test_find_modules_nested_and_exclusions(tmp_path):

@@ -13,7 +13,7 @@ import pytest
 
 from axion_build.build.cc import gcc_command
 from axion_build.build.compile import cythonize_one
-from axion_build.build.guard import guard_image, scan_bytes
+from axion_build.build.guard import guard_image, scan_bytes, scan_saved
 from imagefs import PEM, docker_label
 from workspace import ROOT, make_workspace, provision, ran_tasks
 
@@ -61,10 +61,13 @@ def test_a_key_compiled_into_a_module_is_caught(base_images, tmp_path):
                    capture_output=True)
     try:
         findings = guard_image(tag, (), tmp_path / "clean.json")
+        # the path taken where the engine's layer folders cannot be read (not root, remote)
+        saved = scan_saved(tag, ())
     finally:
         subprocess.run(["docker", "rmi", "-f", tag], capture_output=True)
-    assert [(f.place.rsplit(" ", 1)[-1], f.what) for f in findings] == [
-        ("/axion/factory.core/ObjKeys.so", "a PEM private key")]
+    for found in (findings, saved):
+        assert [(f.place.rsplit(" ", 1)[-1], f.what) for f in found] == [
+            ("/axion/factory.core/ObjKeys.so", "a PEM private key")]
 
 
 KILL_AT_GUARD = textwrap.dedent("""

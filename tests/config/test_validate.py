@@ -307,3 +307,24 @@ def test_skip_compile_with_nothing_compiled_is_a_problem(ws):
     # up to date without the flag, it still runs (and fails) when the flag is given
     ws.doit("validate:shop", check=True)
     assert ws.doit("validate:shop", "skip_compile=1").returncode != 0
+
+
+def test_a_platform_this_machine_cannot_emulate_names_what_to_install(ws, monkeypatch):
+    """Without QEMU, arm64 is a problem at the config line that asks for it, naming the
+    packages and the commands that install them (the check of the machine is replaced
+    here: its dispatch is what is under test)."""
+    import axion_build.build.bootstrap as bootstrap
+
+    monkeypatch.chdir(ws.root)
+    monkeypatch.setattr(bootstrap, "emulation_available", lambda arch: False)
+    with ws.config_file.open("a") as config:
+        config.write("\ndeployment:\n  platform: linux/amd64,linux/arm64\n")
+    line = len(ws.config_file.read_text().splitlines())
+    problems = [str(p) for p in validate_file(Path("config/shop.yaml"), environ={})]
+    assert problems == [
+        f"config/shop.yaml:{line}: deployment.platform: linux/arm64 needs QEMU emulation, "
+        "which this machine lacks (fix: install QEMU's user emulation: 'sudo apt-get install "
+        "-y qemu-user-static binfmt-support', then 'sudo update-binfmts --enable "
+        "qemu-aarch64' ('sudo ./run provision tests' does both); or build only linux/amd64)"]
+    monkeypatch.setattr(bootstrap, "emulation_available", lambda arch: True)
+    assert validate_file(Path("config/shop.yaml"), environ={}) == []

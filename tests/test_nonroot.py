@@ -1,0 +1,80 @@
+"""A user who is not root, with access to a running Docker engine, provisions and runs the
+pipeline: the venv and the caches are the user's own, nothing needs a system folder, and
+the engine already running is used as it is."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from workspace import FIXTURES, copy_checkout
+
+pytestmark = pytest.mark.e2e
+
+USER = "axion-user"
+
+
+@pytest.fixture(scope="module")
+def user() -> pwd.struct_passwd:
+    """A plain user in the group that may use the engine's socket."""
+    if os.geteuid() != 0 or shutil.which("useradd") is None:
+        pytest.skip("making a second user needs root and useradd")
+    socket = Path("/var/run/docker.sock")
+    if not socket.exists():
+        pytest.skip("the engine is not on the default socket")
+    group = socket.stat().st_gid
+    if subprocess.run(["id", USER], capture_output=True).returncode != 0:
+        subprocess.run(["useradd", "--create-home", "--gid", "users", USER], check=True)
+    subprocess.run(["usermod", "-a", "-G", str(group), USER], check=True)
+    return pwd.getpwnam(USER)
+
+
+def as_user(user: pwd.struct_passwd, command: list[str], cwd: Path):
+    """`command` run as `user` with a login-like environment: the system's PATH, none of
+    this shell's AXION_* (the machine's pip and certificate settings stay)."""
+    env = {k: v for k, v in os.environ.items()
+           if k.startswith(("PIP_", "SSL_", "REQUESTS_", "CURL_")) or k == "DOCKER_HOST"}
+    env.update(HOME=user.pw_dir, USER=user.pw_name, LANG="C.UTF-8",
+               PATH="/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+    return subprocess.run(["runuser", "-u", user.pw_name, "--", *command], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=1500)
+
+
+def test_a_user_who_is_not_root_runs_the_pipeline(user, base_images):
+    home = Path(user.pw_dir)
+    shutil.rmtree(home / ".cache" / "axion-build", ignore_errors=True)
+    repo = Path(tempfile.mkdtemp(prefix="axion-user-repo-"))
+    try:
+        copy_checkout(repo)
+        for config in (repo / "config").glob("*.yaml"):
+            config.unlink()
+        shutil.copytree(FIXTURES / "shop", repo / "apps" / "shop")
+        text = (FIXTURES / "shop-config" / "shop.yaml").read_text()
+        (repo / "config" / "shop.yaml").write_text(
+            text.replace("app_root: ../shop", "app_root: ../apps/shop"))
+        subprocess.run(["chown", "-R", f"{user.pw_uid}:{user.pw_gid}", str(repo)], check=True)
+
+        provisioned = as_user(user, ["scripts/provision.sh", "pipeline"], repo)
+        assert provisioned.returncode == 0, provisioned.stdout + provisioned.stderr
+        assert "docker engine (running)" in provisioned.stdout
+        cache = home / ".cache" / "axion-build"
+        axion = str(cache / "venv" / "bin" / "axion")
+        keys = as_user(user, [axion, "keys", "shop"], repo)
+        assert keys.returncode == 0, keys.stdout + keys.stderr
+        done = as_user(user, [axion, "pipeline", "shop", "--skip-push"], repo / "apps" / "shop")
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        assert "image:shop:stock" in done.stdout
+        records = repo / "build" / "records.sqlite3"
+        assert records.stat().st_uid == user.pw_uid
+        # the user's own cache holds what the run cached (ccache of the host compiles)
+        assert (cache / "ccache").is_dir() and cache.stat().st_uid == user.pw_uid
+        again = as_user(user, [axion, "pipeline", "shop", "--skip-push"], repo)
+        assert again.returncode == 0 and ".  image:" not in again.stdout, again.stdout
+    finally:
+        shutil.rmtree(repo, ignore_errors=True)
