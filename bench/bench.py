@@ -1,6 +1,8 @@
 """Benchmarks, measured side by side in one run; prints ratios (machines here are noisy).
 
-    python bench/bench.py [--modules 200] [--images] [--memory-modules 1000]
+    python bench/bench.py [--modules 200] [--images] [--memory-modules 1000] [--keep DIR]
+    python bench/bench.py --scale [--modules 200] [--scale-modules 2000] [--scale-services 50]
+                          [--keep DIR]
 
 1. cold compile of a generated app vs `cythonize -j2` of the same modules (goal ≤ 1.0×)
 2. no-op rerun (median of 3) of the compile stage, and with --images of compile +
@@ -9,17 +11,27 @@
 4. with --images: one-module edit through the images vs a seed-style build that
    compiles everything inside one Dockerfile build (goal ≥ 20× faster)
 5. doit's peak memory for a no-op run over --memory-modules modules (goal ≤ 150 MB)
+
+--scale runs instead, in a package of its own (`scale`, images `axion-scale:*`):
+6. no-op rerun (median of 3) of the whole pipeline over --scale-modules modules and
+   --scale-services services, after one full run whose images are checked (goal ≤ 0.5 s)
+7. `doit list` (median of 5) with no reachable Docker engine, in the --modules project
+   and in the scale project (goal < 0.5 s)
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,10 +71,19 @@ print("{name} started", flush=True)
 
 
 TINY = "def value_{index}():\n    return {index}\n"
+NO_ENGINE = "unix:///nonexistent/docker.sock"  # DOCKER_HOST of a machine with no engine
+REGISTRY = "127.0.0.1:5000"  # the registry the generated configs push to (the default)
 
 
-def generate_app(root: Path, modules: int, sets: int = 10, tiny: bool = False) -> None:
-    """A generated app tree: `modules` modules across `sets` nested factory sets."""
+def service_names(count: int) -> list[str]:
+    """`count` distinct service names: SERVICES first, then numbered ones."""
+    return SERVICES[:count] + [f"service{n}" for n in range(len(SERVICES), count)]
+
+
+def generate_app(root: Path, modules: int, sets: int = 10, tiny: bool = False,
+                 services: list[str] = SERVICES) -> None:
+    """A generated app tree: `modules` modules across `sets` nested factory sets, and one
+    entry script per service."""
     per_set = modules // sets
     for s in range(sets):
         set_name = f"factory.set{s}"
@@ -79,56 +100,66 @@ def generate_app(root: Path, modules: int, sets: int = 10, tiny: bool = False) -
                 text = text.replace(f"from ObjGen{index} import value_{index} as previous_value\n",
                                     "").replace(" + previous_value()", "")
             (folder / f"ObjGen{index}.py").write_text(text)
-    for name in SERVICES:
+    for name in services:
         (root / f"Serve{name.title()}.py").write_text(SERVE.format(name=name))
     (root / "resource.config").mkdir(exist_ok=True)
     (root / "resource.config" / "requirements.txt").write_text("PyYAML==6.0.2\n")
 
 
-def write_config(config_dir: Path, modules: int, sets: int = 10) -> None:
-    """config/bench.yaml for the generated app."""
-    lines = ["package:", "  name: bench", "  app_root: ../app", "build:", "  folder: ../build",
-             "compile:", "  factory_sets:"]
+def write_config(config_dir: Path, modules: int, sets: int = 10, package: str = "bench",
+                 services: list[str] = SERVICES, routed: int = 5) -> None:
+    """config/<package>.yaml for the generated app; the first `routed` services get a
+    port of their own and a route."""
+    lines = ["package:", f"  name: {package}", "  app_root: ../app", "build:",
+             "  folder: ../build", "compile:", "  factory_sets:"]
     lines += [f"    - factory.set{s}" for s in range(sets)]
     lines += ["services:"]
-    for number, name in enumerate(SERVICES):
+    for number, name in enumerate(services):
         lines += [f"  {name}:", f"    script: Serve{name.title()}.py"]
-        if number < 5:
+        if number < routed:
             lines += [f"    port: {9100 + number}", f"    route: /{name}"]
     config_dir.mkdir(parents=True, exist_ok=True)
-    (config_dir / "bench.yaml").write_text("\n".join(lines) + "\n")
+    (config_dir / f"{package}.yaml").write_text("\n".join(lines) + "\n")
 
 
 class Bench:
     """A generated checkout and the commands timed against it."""
 
-    def __init__(self, root: Path, modules: int, tiny: bool = False):
-        self.root, self.modules = root, modules
-        generate_app(root / "app", modules, tiny=tiny)
-        write_config(root / "config", modules)
+    def __init__(self, root: Path, modules: int, tiny: bool = False, package: str = "bench",
+                 services: list[str] = SERVICES, routed: int = 5):
+        self.root, self.modules, self.package = root, modules, package
+        generate_app(root / "app", modules, tiny=tiny, services=services)
+        write_config(root / "config", modules, package=package, services=services,
+                     routed=routed)
         (root / "build").mkdir(exist_ok=True)
         from axion_build.build.keys import provision_keys
 
-        provision_keys(root / "app" / "data.config", "bench")
+        provision_keys(root / "app" / "data.config", package)
 
-    def doit(self, *args: str) -> float:
-        """Seconds of one real doit run (fails loudly)."""
-        env = dict(os.environ, AXION_CONFIG_DIR=str(self.root / "config"))
+    def doit(self, *args: str, command: str = "run", **extra_env: str) -> float:
+        """Seconds of one real doit `command` (fails loudly); `extra_env` is added to its
+        environment."""
+        env = dict(os.environ, AXION_CONFIG_DIR=str(self.root / "config"), **extra_env)
         env.pop("PYTHONDONTWRITEBYTECODE", None)  # as a user runs it: with cached bytecode
-        command = [sys.executable, "-m", "doit", "run", "-f", str(ROOT / "dodo.py"),
-                   "-d", str(self.root), "--backend", "sqlite3",
-                   "--db-file", str(self.root / "build" / ".doit.sqlite3"), *args]
+        argv = [sys.executable, "-m", "doit", command, "-f", str(ROOT / "dodo.py"),
+                "-d", str(self.root), "--backend", "sqlite3",
+                "--db-file", str(self.root / "build" / ".doit.sqlite3"), *args]
         start = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, text=True, env=env)
+        done = subprocess.run(argv, capture_output=True, text=True, env=env)
         elapsed = time.perf_counter() - start
         if done.returncode != 0:
-            raise SystemExit(f"doit {' '.join(args)} failed:\n{done.stdout[-3000:]}"
+            raise SystemExit(f"doit {command} {' '.join(args)} failed:\n{done.stdout[-3000:]}"
                              f"\n{done.stderr[-3000:]}")
         return elapsed
 
     def noop(self, *args: str, runs: int = 3) -> float:
         """Median seconds of `runs` doit runs with nothing to do (start-up included)."""
         return sorted(self.doit(*args) for _ in range(runs))[runs // 2]
+
+    def list_without_engine(self, runs: int = 5) -> float:
+        """Median seconds of `runs` runs of `doit list` with no reachable Docker engine."""
+        return sorted(self.doit(command="list", DOCKER_HOST=NO_ENGINE)
+                      for _ in range(runs))[runs // 2]
 
     def touch_module(self, index: int = 7) -> tuple[str, int]:
         """Edit one module's code (a change of the compiled output, not only a comment);
@@ -140,9 +171,10 @@ class Bench:
 
 
 # imports one module by bare name with every folder of compiled modules on sys.path, as
-# the services do, and calls the function an edit added
+# the services do, checks that it loaded compiled, and calls the function an edit added
 PROBE = ("import pathlib, sys; sys.path[:0] = sorted({{str(p.parent) for p in "
          "pathlib.Path({root!r}).rglob('*.so')}}); import {module}; "
+         "assert {module}.__file__.endswith('.so'), {module}.__file__; "
          "print({module}.edited_{stamp}())")
 
 
@@ -159,6 +191,26 @@ def assert_shipped(edit: tuple[str, int], *, image: str = "", compiled: Path | N
     if done.stdout.strip() != str(stamp):
         raise SystemExit(f"the edit of {module} did not reach {image or compiled}:\n"
                          f"{done.stdout}{done.stderr}")
+
+
+def assert_images(package: str, targets: list[str]) -> None:
+    """Fail the benchmark unless the engine holds `axion-<package>:<target>` for each target."""
+    tags = [f"axion-{package}:{target}" for target in targets]
+    done = subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", *tags],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"the build did not leave its images:\n{done.stderr[-3000:]}")
+
+
+def registry_answers(address: str = REGISTRY) -> bool:
+    """Whether a registry answers on `address`, so that a pipeline can push to it."""
+    try:
+        with urllib.request.urlopen(f"http://{address}/v2/", timeout=3):
+            return True
+    except urllib.error.HTTPError:
+        return True  # it answers, if only to ask for credentials
+    except OSError:
+        return False
 
 
 def cythonize_baseline(app: Path, workdir: Path) -> float:
@@ -222,6 +274,50 @@ def seed_style_build(bench: Bench, workdir: Path) -> float:
     return time.perf_counter() - start
 
 
+def scale_pipeline(root: Path, modules: int, services: int) -> tuple[Bench, float, float, bool]:
+    """The scale package after one full pipeline run whose images were checked (through
+    push when the registry answers); that run's seconds, the no-op rerun's median and
+    whether it pushed."""
+    names = service_names(services)
+    bench = Bench(root, modules, tiny=True, package="scale", services=names, routed=services)
+    edit = bench.touch_module()
+    pushed = registry_answers()
+    pipeline = ["pipeline:scale", *([] if pushed else ["skip_push=1"])]
+    first = bench.doit("-n", "2", "-P", "process", *pipeline)
+    assert_images("scale", ["latest", *names])
+    assert_shipped(edit, image=f"axion-scale:{names[-1]}")
+    return bench, first, bench.noop(*pipeline), pushed
+
+
+def run_scale(options: argparse.Namespace, work: Path) -> None:
+    """--scale: the no-op pipeline of the scale package, and `doit list` with no engine in
+    the --modules project (its compile stage built) and in the scale package."""
+    bench = Bench(work / "checkout", options.modules)
+    bench.doit("-n", "2", "-P", "process", "compile:bench")
+    list_small = bench.list_without_engine()
+    scale, first, noop, pushed = scale_pipeline(work / "scale", options.scale_modules,
+                                                options.scale_services)
+    list_scale = scale.list_without_engine()
+    through = "through push" if pushed else "skip_push=1: no registry answers"
+    print(f"scale: {options.scale_modules} modules, {options.scale_services} services")
+    print(f"first pipeline, doit -n 2      {first:7.1f} s   ({through}, images checked)")
+    print(f"no-op pipeline (all stages)    {noop:7.2f} s   (goal <= 0.5 s)")
+    for label, seconds in ((f"{options.modules} modules", list_small), ("scale", list_scale)):
+        print(f"{'doit list, ' + label:31}{seconds:7.2f} s   (no engine, goal < 0.5 s)")
+
+
+@contextlib.contextmanager
+def work_folder(keep: Path | None) -> Iterator[Path]:
+    """The folder the projects are generated in: `keep` (created, never removed), or a
+    temporary one."""
+    if keep:
+        keep.mkdir(parents=True, exist_ok=True)
+        yield keep.resolve()
+        return
+    with tempfile.TemporaryDirectory(prefix="axion-bench-") as tmp:
+        yield Path(tmp)
+
+
 def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x" if b else "n/a"
 
@@ -231,10 +327,18 @@ def main() -> None:
     parser.add_argument("--modules", type=int, default=200)
     parser.add_argument("--images", action="store_true", help="also time image rebuilds")
     parser.add_argument("--memory-modules", type=int, default=1000)
+    parser.add_argument("--scale", action="store_true",
+                        help="only the scale rows: no-op pipeline and doit list at scale")
+    parser.add_argument("--scale-modules", type=int, default=2000)
+    parser.add_argument("--scale-services", type=int, default=50)
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="generate the projects in DIR and keep them (e.g. to profile)")
     options = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    with tempfile.TemporaryDirectory(prefix="axion-bench-") as tmp:
-        work = Path(tmp)
+    with work_folder(options.keep) as work:
+        if options.scale:
+            run_scale(options, work)
+            return
         bench = Bench(work / "checkout", options.modules)
         os.environ["CCACHE_DISABLE"] = "1"  # a cold compile is cold: no C cache
         cold = bench.doit("-n", "2", "-P", "process", "compile:bench")

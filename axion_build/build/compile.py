@@ -94,10 +94,18 @@ class ToolchainUnchanged(NamedCheck):
 
     def __init__(self, cfg: PackageConfig, platform: str, settings: tuple):
         self.cfg, self.platform, self.settings = cfg, platform, settings
+        self.current = ""
+
+    def digest(self) -> str:
+        """The current fingerprint, taken once: one check serves every module task of
+        the platform, and the toolchain is fixed for the process (`toolchain_for`)."""
+        if not self.current:
+            self.current = toolchain_for(self.cfg, self.platform).fingerprint(self.settings)
+        return self.current
 
     def __call__(self, task, values) -> bool:
         """True when the saved fingerprint equals the current one."""
-        digest = toolchain_for(self.cfg, self.platform).fingerprint(self.settings)
+        digest = self.digest()
         task.value_savers.append(lambda: {"_toolchain": digest})
         return values.get("_toolchain") == digest
 

@@ -85,9 +85,11 @@ def image_inputs_hash(manifest: dict, target: str, script: str, base_ids: list[s
     return sha256(json.dumps(facts, sort_keys=True).encode())
 
 
-def read_manifest(cfg: PackageConfig, platform: str) -> dict:
-    """The context manifest written by the context task."""
-    return json.loads(context_manifest_path(cfg, platform).read_text())
+@functools.lru_cache(maxsize=4)
+def parse_manifest(text: str) -> dict:
+    """The context manifest the context task wrote, parsed once per content (its users
+    never change it)."""
+    return json.loads(text)
 
 
 def script_of(cfg: PackageConfig, target: str) -> str:
@@ -118,8 +120,18 @@ def expected_hash(cfg: PackageConfig, target: str, platform: str, facts: dict) -
     if target == CADDY_TARGET:
         files = caddy_files(cfg, platform)
         return sha256(json.dumps([files, base_ids[0]], sort_keys=True).encode())
-    return image_inputs_hash(read_manifest(cfg, platform), target, script_of(cfg, target),
-                             base_ids, build_args(cfg, target, platform))
+    manifest = context_manifest_path(cfg, platform).read_text()
+    return service_inputs_hash(cfg, target, platform, tuple(base_ids), manifest)
+
+
+@functools.lru_cache(maxsize=512)
+def service_inputs_hash(cfg: PackageConfig, target: str, platform: str,
+                        base_ids: tuple[str, ...], manifest: str) -> str:
+    """`image_inputs_hash` of a target from the text of its context manifest, computed
+    once per content: the image check, the push check and the registry question each ask
+    it of every target, and the manifest lists every file of the app."""
+    return image_inputs_hash(parse_manifest(manifest), target, script_of(cfg, target),
+                             list(base_ids), build_args(cfg, target, platform))
 
 
 def caddy_files(cfg: PackageConfig, platform: str) -> dict[str, str]:
