@@ -122,8 +122,10 @@ def answers(url: str) -> bool:
     return True
 
 
-def start_registry(folder: Path, htpasswd: str = "") -> tuple[subprocess.Popen, str]:
-    """Run docker-registry with filesystem storage in `folder` on a free loopback port."""
+def start_registry(folder: Path, htpasswd: str = "",
+                   host: str = "127.0.0.1") -> tuple[subprocess.Popen, str]:
+    """Run docker-registry with filesystem storage in `folder` on a free port of `host`
+    (loopback, unless a test needs an address the engine does not trust as plain HTTP)."""
     if shutil.which("docker-registry") is None:
         pytest.skip("docker-registry is not installed")
     port = free_port()
@@ -133,11 +135,11 @@ def start_registry(folder: Path, htpasswd: str = "") -> tuple[subprocess.Popen, 
         auth = f"auth:\n  htpasswd:\n    realm: axion\n    path: {folder / 'htpasswd'}\n"
     config = folder / "config.yml"
     config.write_text(f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
-                      f"    rootdirectory: {folder / 'data'}\nhttp:\n  addr: 127.0.0.1:{port}\n"
+                      f"    rootdirectory: {folder / 'data'}\nhttp:\n  addr: {host}:{port}\n"
                       + auth)
     process = subprocess.Popen(["docker-registry", "serve", str(config)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{host}:{port}"
     deadline = time.monotonic() + 20
     while not answers(url):
         if time.monotonic() > deadline or process.poll() is not None:

@@ -106,12 +106,25 @@ def test_axion_from_a_subfolder_keeps_everything_in_the_repo(repo, venv):
 
 
 @pytest.mark.e2e
-def test_axion_pipeline_builds_and_a_rerun_is_a_no_op(repo, venv, base_images):
+def test_axion_pipeline_builds_pushes_and_a_rerun_is_a_no_op(repo, venv, base_images):
+    """The whole pipeline from the wheel, in a repo holding only an app tree and what
+    `axion init` wrote: images built and pushed to the loopback registry, the report
+    written, and a rerun that does nothing."""
+    from axion_build.adapters.registry import RegistryClient
+
     axion = str(venv / "bin" / "axion")
+    # a namespace of its own in the shared registry
+    env = {"AXION_REGISTRY_NAMESPACE": "installed"}
     assert run([axion, "keys", "shop"], repo).returncode == 0
-    first = run([axion, "pipeline", "shop", "--skip-push"], repo / "shop")
+    first = run([axion, "pipeline", "shop"], repo / "shop", **env)
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
-    again = run([axion, "pipeline", "shop", "--skip-push"], repo)
+    assert ".  push:shop:stock" in first.stdout, first.stdout[-3000:]
+    index, _, _ = RegistryClient("http://127.0.0.1:5000").manifest("installed/shop-stock",
+                                                                   "latest")
+    assert index, "installed/shop-stock:latest is not in the registry"
+    assert (repo / "build" / "shop" / "report" / "latest.html").is_file()
+    again = run([axion, "pipeline", "shop"], repo, **env)
     assert again.returncode == 0, again.stdout[-4000:]
-    ran = [line for line in again.stdout.splitlines() if line.startswith(".  image:shop:")]
+    ran = [line for line in again.stdout.splitlines()
+           if line.startswith((".  image:shop:", ".  push:shop:", ".  compile:shop:"))]
     assert ran == [], ran

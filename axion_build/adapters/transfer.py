@@ -10,10 +10,13 @@ from axion_build.adapters.docker import DockerError, docker_cli
 UNKNOWN_WORDS = ("not found", "manifest unknown", "pull access denied", "does not exist",
                  "no matching manifest", "repository name must", "invalid reference")
 DENIED_WORDS = ("unauthorized", "authentication required", "denied:", "403 Forbidden")
+# the engine would speak HTTPS to a registry that answers plain HTTP
+PLAIN_HTTP_WORDS = ("server gave HTTP response to HTTPS client",)
 
 
 class PullError(DockerError):
-    """A base image could not be pulled; `kind` is 'unknown', 'denied' or 'unreachable'."""
+    """A base image could not be pulled; `kind` is 'unknown', 'denied', 'plain-http' or
+    'unreachable'."""
 
     def __init__(self, kind: str, detail: str):
         super().__init__(detail)
@@ -62,6 +65,8 @@ def pull(ref: str, platform: str) -> None:
     detail = (done.stderr or done.stdout).strip().splitlines()
     text = detail[-1] if detail else f"exit {done.returncode}"
     lowered = text.lower()
+    if any(w.lower() in lowered for w in PLAIN_HTTP_WORDS):
+        raise PullError("plain-http", text)
     if any(w.lower() in lowered for w in DENIED_WORDS):
         raise PullError("denied", text)
     if any(w.lower() in lowered for w in UNKNOWN_WORDS):

@@ -132,11 +132,16 @@ def pull_problem(base: PulledBase, kind: str, detail: str) -> str:
     doc, _ = read_yaml(base.config)
     what = {"unknown": f"{base.ref} is not an image its registry has for {base.platform}",
             "denied": f"the registry refused to give {base.ref} (credentials?)",
+            "plain-http": f"the engine speaks HTTPS to the registry of {base.ref}, which "
+                          "answers plain HTTP",
             "unreachable": f"cannot reach the registry of {base.ref}"}[kind]
     fix = {"unknown": "name an image the registry holds (push it there first), or set "
                       "images.bootstrap: true to make the bases here",
            "denied": "set registry.username/password (AXION_REGISTRY_PASSWORD) for that "
                      "registry, or run 'docker login' for it",
+           "plain-http": "add its host to the engine's insecure-registries "
+                         "(/etc/docker/daemon.json, then restart dockerd; 127.0.0.0/8 needs "
+                         "none): registry.insecure cannot change how the engine pulls",
            "unreachable": "start the registry or fix the name; with no registry at all, "
                           "set images.bootstrap: true"}[kind]
     problem = located(base.config, doc or {}, env_snapshot(), OPTIONS[base.kind],

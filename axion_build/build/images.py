@@ -207,8 +207,12 @@ def build_target(cfg: PackageConfig, target: str, platform: str) -> dict | TaskF
                        build_args=build_args(cfg, target, platform), labels=labels,
                        platform=platform, builder=builder or None)
     private_key = key_paths(cfg.app_root / "data.config", cfg.name)[0]
-    findings = guard_image(candidate, (*cfg.secrets(), *key_material(private_key)),
-                           cfg.build_root / "guard-clean-layers.json")
+    try:
+        findings = guard_image(candidate, (*cfg.secrets(), *key_material(private_key)),
+                               cfg.build_root / "guard-clean-layers.json")
+    except BaseException:
+        docker.remove_image(candidate)  # a guard that could not finish passed nothing
+        raise
     if findings:
         # only the candidate goes: `tag` holds an image that passed, maybe another checkout's
         docker.remove_image(candidate)

@@ -58,6 +58,36 @@ def pulling_workspace(tmp_path, registry: Registry, runtime: str, builder: str):
     return ws
 
 
+def bridge_address() -> str:
+    """This machine's address on the engine's default bridge (not loopback)."""
+    done = docker("network", "inspect", "bridge", "--format",
+                  "{{range .IPAM.Config}}{{.Gateway}}{{end}}", check=False)
+    return done.stdout.strip()
+
+
+def test_a_plain_http_registry_off_loopback_is_named_as_such(bases_registry, tmp_path):
+    """The engine speaks HTTPS to any registry off 127.0.0.0/8 unless told otherwise in
+    its own config: the problem says so, and where that is set."""
+    registry, refs = bases_registry
+    address = bridge_address()
+    if not address:
+        pytest.skip("the engine has no default bridge")
+    (tmp_path / "plain").mkdir()
+    process, url = start_registry(tmp_path / "plain", host=address)
+    try:
+        runtime = f"{url.removeprefix('http://')}/bases/runtime:bookworm"
+        ws = pulling_workspace(tmp_path / "ws", registry, runtime, refs["builder"])
+        done = ws.doit(f"base:pull-runtime-amd64:{runtime}")
+    finally:
+        process.terminate()
+        process.wait(10)
+    out = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert (f"images.base_runtime_image: the engine speaks HTTPS to the registry of {runtime}, "
+            "which answers plain HTTP") in out, out
+    assert "insecure-registries" in out and "Traceback" not in out
+
+
 def steps(ws) -> dict[str, tuple[str, str]]:
     """Task → (status, reason) of the last recorded run."""
     with sqlite3.connect(ws.root / "build" / "records.sqlite3") as db:
