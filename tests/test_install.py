@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import uuid
 from pathlib import Path
 
 import pytest
@@ -113,15 +114,16 @@ def test_axion_pipeline_builds_pushes_and_a_rerun_is_a_no_op(repo, venv, base_im
     from axion_build.adapters.registry import RegistryClient
 
     axion = str(venv / "bin" / "axion")
-    # a namespace of its own in the shared registry
-    env = {"AXION_REGISTRY_NAMESPACE": "installed"}
+    # a namespace of its own in the machine's registry, new each run: the first run pushes
+    namespace = f"installed{uuid.uuid4().hex[:8]}"
+    env = {"AXION_REGISTRY_NAMESPACE": namespace}
     assert run([axion, "keys", "shop"], repo).returncode == 0
     first = run([axion, "pipeline", "shop"], repo / "shop", **env)
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
     assert ".  push:shop:stock" in first.stdout, first.stdout[-3000:]
-    index, _, _ = RegistryClient("http://127.0.0.1:5000").manifest("installed/shop-stock",
+    index, _, _ = RegistryClient("http://127.0.0.1:5000").manifest(f"{namespace}/shop-stock",
                                                                    "latest")
-    assert index, "installed/shop-stock:latest is not in the registry"
+    assert index, f"{namespace}/shop-stock:latest is not in the registry"
     assert (repo / "build" / "shop" / "report" / "latest.html").is_file()
     again = run([axion, "pipeline", "shop"], repo, **env)
     assert again.returncode == 0, again.stdout[-4000:]
