@@ -104,11 +104,17 @@ def engine_facts(cfg: PackageConfig, platform: str, stage: str = "image") -> dic
     Asked once per stage and run: the push stage asks again, after the images it pushes
     were (re)built in this run.
     """
+    return facts_now(cfg, platform)
+
+
+def facts_now(cfg: PackageConfig, platform: str, targets: list[str] | None = None) -> dict:
+    """Ids and labels of the images of `targets` (default: all) and of the bases their
+    inputs hash needs, asked of the engine now, in one call."""
     from axion_build.adapters import docker
 
-    tags = [image_tag(cfg, t, platform) for t in image_targets(cfg)]
-    tags += [cfg.images.runtime_for(platform), cfg.images.builder_for(platform)]
-    return docker.image_facts(tags)
+    tags = [image_tag(cfg, t, platform) for t in targets or image_targets(cfg)]
+    return docker.image_facts([*tags, cfg.images.runtime_for(platform),
+                               cfg.images.builder_for(platform)])
 
 
 def expected_hash(cfg: PackageConfig, target: str, platform: str, facts: dict) -> str:
@@ -185,7 +191,7 @@ def build_target(cfg: PackageConfig, target: str, platform: str) -> dict | TaskF
 
     tag = image_tag(cfg, target, platform)
     bases = [cfg.images.runtime_for(platform), cfg.images.builder_for(platform)]
-    facts = docker.image_facts([tag, *bases])
+    facts = facts_now(cfg, platform, [target])
     missing = [b for b in bases if not facts.get(b)]
     if missing:
         return TaskFailed(f"base image(s) {', '.join(missing)} not found: run "

@@ -14,12 +14,11 @@ from doit.exceptions import TaskFailed
 
 from axion_build.adapters.registry import RegistryError, client_for
 from axion_build.build.freshness import OutsideCheck
-from axion_build.build.images import engine_facts
+from axion_build.build.images import engine_facts, facts_now
 from axion_build.config.model import PackageConfig, native_platform
 from axion_build.names import arch_of, image_tag
 from axion_build.publish.push import (
     IMMUTABLE_PREFIX,
-    fresh_facts,
     latest_is,
     not_ours,
     own_build,
@@ -38,12 +37,13 @@ def list_tag(inputs: dict[str, str]) -> str:
     return IMMUTABLE_PREFIX + hashlib.sha256(joined.encode()).hexdigest()[:16]
 
 
-def platform_inputs(cfg: PackageConfig, target: str, platforms: tuple[str, ...],
-                    facts_for=engine_facts) -> dict[str, str]:
-    """Inputs label of each platform's local image ('' where it is missing)."""
+def platform_inputs(cfg: PackageConfig, target: str, platforms: tuple[str, ...]
+                    ) -> dict[str, str]:
+    """Inputs label of each platform's local image when it is this checkout's build ('' where
+    it is missing or not ours)."""
     inputs = {}
     for platform in platforms:
-        image, label = own_build(cfg, target, platform, facts_for(cfg, platform, "push"))
+        image, label = own_build(cfg, target, platform, engine_facts(cfg, platform, "push"))
         inputs[platform] = label if image else ""
     return inputs
 
@@ -68,7 +68,7 @@ def publish_manifest(cfg: PackageConfig, target: str,
     """doit action: push each platform's image, then make the manifest list."""
     from axion_build.adapters import docker, transfer
 
-    facts = {p: fresh_facts(cfg, p, [target]) for p in platforms}
+    facts = {p: facts_now(cfg, p, [target]) for p in platforms}
     builds = {p: own_build(cfg, target, p, facts[p]) for p in platforms}
     inputs = {p: label for p, (image, label) in builds.items() if image}
     for platform, (image, label) in builds.items():

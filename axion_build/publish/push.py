@@ -14,7 +14,13 @@ from doit.exceptions import TaskFailed
 
 from axion_build.adapters.registry import RegistryError, manifest_digest
 from axion_build.build.freshness import OutsideCheck
-from axion_build.build.images import LABEL_INPUTS, engine_facts, expected_hash, image_targets
+from axion_build.build.images import (
+    LABEL_INPUTS,
+    engine_facts,
+    expected_hash,
+    facts_now,
+    image_targets,
+)
 from axion_build.config.model import PackageConfig
 from axion_build.names import image_repository, image_tag, repository_path
 
@@ -115,7 +121,7 @@ def push_target(cfg: PackageConfig, target: str, platform: str) -> dict | TaskFa
     from axion_build.adapters import docker, transfer
 
     local = image_tag(cfg, target, platform)
-    image, inputs = own_build(cfg, target, platform, fresh_facts(cfg, platform, [target]))
+    image, inputs = own_build(cfg, target, platform, facts_now(cfg, platform, [target]))
     if not image:
         return TaskFailed(not_ours(cfg, local, inputs))
     ref = push_ref(cfg, target)
@@ -127,16 +133,6 @@ def push_target(cfg: PackageConfig, target: str, platform: str) -> dict | TaskFa
         return TaskFailed(f"push of {local} to {ref} failed: {exc}")
     print(f"pushed {ref}:{immutable_tag(inputs)} and :latest ({digest})")
     return {"pushed": ref, "tag": immutable_tag(inputs), "digest": digest}
-
-
-def fresh_facts(cfg: PackageConfig, platform: str, targets: list[str] | None = None) -> dict:
-    """Engine facts asked now (the images were just built in this run), with the bases
-    the inputs hash needs."""
-    from axion_build.adapters import docker
-
-    tags = [image_tag(cfg, t, platform) for t in targets or image_targets(cfg)]
-    return docker.image_facts([*tags, cfg.images.runtime_for(platform),
-                               cfg.images.builder_for(platform)])
 
 
 def not_ours(cfg: PackageConfig, local: str, label: str) -> str:
