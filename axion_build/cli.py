@@ -25,6 +25,8 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--skip-deploy", action="store_true", help="do not scaffold deploy files")
     top.add_argument("--pull", action="store_true",
                      help="pull registry base images again (images.bootstrap: false)")
+    top.add_argument("--expect-noop", action="store_true",
+                     help="fail, naming each task and why, if anything has work to do")
     top.add_argument("--notify", metavar="ADDR", default="", help="email the build report")
     top.add_argument("--platform", default="",
                      help="linux/amd64, linux/arm64 or both, comma-separated")
@@ -44,7 +46,8 @@ def doit_arguments(args: argparse.Namespace) -> list[str]:
         line += ["-n", str(args.process), "-P", "process"]
     line.append(task)
     flags = {"skip_compile": args.skip_compile, "skip_push": args.skip_push,
-             "skip_deploy": args.skip_deploy, "pull_bases": args.pull}
+             "skip_deploy": args.skip_deploy, "pull_bases": args.pull,
+             "expect_noop": args.expect_noop}
     line += [f"{name}=1" for name, on in flags.items() if on]
     for name in ("notify", "platform", "service"):
         value = getattr(args, name)

@@ -14,6 +14,7 @@ import hashlib
 
 from axion_build.config.model import PackageConfig, native_platform
 
+IMMUTABLE_PREFIX = "in-"  # registry tags that name one content of an image for good
 RUNTIME_TARGET = "runtime"  # the dispatcher image every service image starts from
 CADDY_TARGET = "caddy"
 
@@ -64,3 +65,15 @@ def repository_prefix(cfg: PackageConfig) -> str:
 def image_repository(cfg: PackageConfig, target: str) -> str:
     """`<registry.url>/<namespace>/<pkg>-<target>` (target `caddy` for Caddy)."""
     return "/".join(filter(None, [cfg.registry.url.strip("/"), repository_path(cfg, target)]))
+
+
+def module_cache_repository(cfg: PackageConfig) -> str:
+    """`<namespace>/<pkg>.modules`: the package's compiled modules as artifacts, tagged by
+    content key (a service repository is `<pkg>-<service>`, so no service can take it)."""
+    namespace = cfg.registry.namespace.strip("/")
+    return f"{namespace}/{cfg.name}.modules" if namespace else f"{cfg.name}.modules"
+
+
+def immutable_tag(inputs_hash: str) -> str:
+    """The registry tag that names one content of an image for good: `in-<inputs hash>`."""
+    return IMMUTABLE_PREFIX + inputs_hash[:16]

@@ -3,6 +3,7 @@
     python bench/bench.py [--modules 200] [--images] [--memory-modules 1000] [--keep DIR]
     python bench/bench.py --scale [--modules 200] [--scale-modules 2000] [--scale-services 50]
                           [--keep DIR]
+    python bench/bench.py --shared [--modules 200] [--keep DIR]
 
 1. cold compile of a generated app vs `cythonize -j2` of the same modules (goal ≤ 1.0×)
 2. no-op rerun (median of 3) of the compile stage, and with --images of compile +
@@ -17,6 +18,10 @@
    --scale-services services, after one full run whose images are checked (goal ≤ 0.5 s)
 7. `doit list` (median of 5) with no reachable Docker engine, in the --modules project
    and in the scale project (goal < 0.5 s)
+
+--shared runs instead (bench/shared.py): two engines sharing only a registry
+8. a fresh runner with a warm shared cache vs the cold pipeline (goal <= 0.1x), and a
+   one-module edit on the fresh runner vs on the warm machine (goal <= 2x)
 """
 
 from __future__ import annotations
@@ -331,6 +336,8 @@ def main() -> None:
                         help="only the scale rows: no-op pipeline and doit list at scale")
     parser.add_argument("--scale-modules", type=int, default=2000)
     parser.add_argument("--scale-services", type=int, default=50)
+    parser.add_argument("--shared", action="store_true",
+                        help="only the shared-cache rows: two engines sharing a registry")
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="generate the projects in DIR and keep them (e.g. to profile)")
     options = parser.parse_args()
@@ -338,6 +345,11 @@ def main() -> None:
     with work_folder(options.keep) as work:
         if options.scale:
             run_scale(options, work)
+            return
+        if options.shared:
+            from shared import run_shared
+
+            run_shared(options.modules, work)
             return
         bench = Bench(work / "checkout", options.modules)
         os.environ["CCACHE_DISABLE"] = "1"  # a cold compile is cold: no C cache

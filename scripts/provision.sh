@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs and starts what a job needs on a Debian 12 host, and nothing more:
 #   scripts/provision.sh pipeline   the example's pipeline: a Docker engine with buildx,
-#                                   a registry on 127.0.0.1:5000, gcc, debootstrap, the venv
+#                                   a registry on 127.0.0.1:5000, gcc, debootstrap, oras, the venv
 #   scripts/provision.sh [tests]    the test suite too: compose, MariaDB, Caddy,
 #                                   supervisor, QEMU for arm64, sshd, Chromium
 # What already runs is used as it is: an engine that answers, a registry on :5000.
@@ -20,10 +20,12 @@ TRIXIE_MIRROR=${AXION_TRIXIE_MIRROR:-http://deb.debian.org/debian}
 if [[ $EUID -eq 0 ]]; then
     REGISTRY_DIR=/var/lib/axion-registry
     PLUGIN_DIR=/usr/local/lib/docker/cli-plugins
+    BIN_DIR=/usr/local/bin
     LOG_DIR=/var/log
 else
     REGISTRY_DIR=$CACHE/registry
     PLUGIN_DIR=$HOME/.docker/cli-plugins
+    BIN_DIR=$CACHE/bin
     LOG_DIR=$CACHE/log
 fi
 
@@ -111,29 +113,35 @@ start_docker() {
     done_step "docker engine" "$start"
 }
 
-# buildx and compose v2 are not packaged for bookworm; trixie's builds work, fetched
-# through a private apt state so the system's sources stay untouched.
+# Downloads trixie's .debs of the packages named (once, into the cache) through a private
+# apt state, so the system's sources stay untouched.
+trixie_debs() {
+    local dir=$CACHE/cli-plugins pkg wanted=()
+    local debs=$dir/debs
+    mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial" "$debs"
+    for pkg in "$@"; do
+        compgen -G "$debs/${pkg}_*.deb" >/dev/null || wanted+=("$pkg")
+    done
+    ((${#wanted[@]})) || return 0
+    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $TRIXIE_MIRROR trixie main" \
+        >"$dir/sources.list"
+    local opts=(-oDir::State::Lists="$dir/lists" -oDir::Cache="$dir/cache"
+        -oDir::Etc::SourceList="$dir/sources.list" -oDir::Etc::SourceParts=/dev/null
+        -oDebug::NoLocking=1 -oAPT::Sandbox::User="$(id -un)")
+    apt-get "${opts[@]}" update -qq
+    (cd "$debs" && apt-get "${opts[@]}" download "${wanted[@]}")
+}
+
+# buildx and compose v2 are not packaged for bookworm; trixie's builds work.
 install_docker_plugins() {
-    local start dir debs deb tmp
+    local start deb tmp debs=$CACHE/cli-plugins/debs
     start=$(now)
     if docker buildx version >/dev/null 2>&1 \
         && { [[ $PROFILE == pipeline ]] || docker compose version >/dev/null 2>&1; }; then
         done_step "buildx + compose plugins" "$start"
         return
     fi
-    dir=$CACHE/cli-plugins
-    debs=$dir/debs
-    mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial" "$debs"
-    if ! compgen -G "$debs/docker-buildx_*.deb" >/dev/null \
-        || ! compgen -G "$debs/docker-compose_*.deb" >/dev/null; then
-        echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $TRIXIE_MIRROR trixie main" \
-            >"$dir/sources.list"
-        local opts=(-oDir::State::Lists="$dir/lists" -oDir::Cache="$dir/cache"
-            -oDir::Etc::SourceList="$dir/sources.list" -oDir::Etc::SourceParts=/dev/null
-            -oDebug::NoLocking=1 -oAPT::Sandbox::User="$(id -un)")
-        apt-get "${opts[@]}" update -qq
-        (cd "$debs" && apt-get "${opts[@]}" download docker-buildx docker-compose)
-    fi
+    trixie_debs docker-buildx docker-compose
     tmp=$(mktemp -d)
     for deb in "$debs"/docker-buildx_*.deb "$debs"/docker-compose_*.deb; do
         dpkg -x "$deb" "$tmp"
@@ -144,6 +152,22 @@ install_docker_plugins() {
     docker buildx version >/dev/null && docker compose version >/dev/null \
         || die "buildx/compose plugins installed in $PLUGIN_DIR but do not run"
     done_step "buildx + compose plugins" "$start"
+}
+
+# The oras CLI writes compiled modules to the registry cache; trixie's static build runs
+# on bookworm. Root: /usr/local/bin; a user: the cache's bin/ (where axion looks too).
+install_oras() {
+    local start tmp debs=$CACHE/cli-plugins/debs
+    start=$(now)
+    if ! command -v oras >/dev/null && [[ ! -x $BIN_DIR/oras ]]; then
+        trixie_debs oras
+        tmp=$(mktemp -d)
+        dpkg -x "$(compgen -G "$debs/oras_*.deb" | head -n 1)" "$tmp"
+        install -d "$BIN_DIR"
+        install -m 0755 "$tmp/usr/bin/oras" "$BIN_DIR/oras"
+        rm -rf "$tmp"
+    fi
+    done_step "oras (registry cache)" "$start"
 }
 
 registry_status() {
@@ -262,6 +286,7 @@ main() {
     install_packages
     start_docker
     install_docker_plugins
+    install_oras
     start_registry
     if [[ $PROFILE == tests ]]; then
         start_mariadb

@@ -13,6 +13,7 @@ from axion_build.build.bootstrap import (
     is_current,
 )
 from axion_build.build.compile import target_platforms
+from axion_build.build.sharedbases import BaseShare, BaseShared, share_of
 from axion_build.config.flags import current_flags
 from axion_build.config.model import ImageSpec
 from axion_build.config.packages import PACKAGES
@@ -24,7 +25,7 @@ def task_base() -> Iterator[dict]:
     refresh = current_flags().pull_bases
     for cfg in PACKAGES.valid():
         platforms = target_platforms(cfg)
-        tasks = (base_image_tasks(cfg.images, platforms) if cfg.images.bootstrap
+        tasks = (base_image_tasks(cfg.images, platforms, share_of(cfg)) if cfg.images.bootstrap
                  else pull_tasks(cfg, platforms, refresh))
         for task in tasks:
             if task["name"] not in seen:
@@ -32,8 +33,10 @@ def task_base() -> Iterator[dict]:
                 yield task
 
 
-def base_image_tasks(images_cfg: ImageSpec, platforms: Iterable[str]) -> Iterator[dict]:
-    """doit sub-tasks making the runtime and builder base images of each platform."""
+def base_image_tasks(images_cfg: ImageSpec, platforms: Iterable[str],
+                     share: BaseShare | None = None) -> Iterator[dict]:
+    """doit sub-tasks making the runtime and builder base images of each platform (taken
+    from the registry when another machine made them: `share`)."""
     if not images_cfg.bootstrap:
         return
     dockerfile = BUILDER_DOCKERFILE.read_text(encoding="utf-8")
@@ -43,8 +46,9 @@ def base_image_tasks(images_cfg: ImageSpec, platforms: Iterable[str]) -> Iterato
             yield {
                 "name": image.name,
                 "doc": f"bootstrap {image.tag} ({image.platform}) from {image.mirror}",
-                "actions": [(build_base_image, [image, stands_on])],
-                "uptodate": [(is_current, [image.tag, image.recipe])],
+                "actions": [(build_base_image, [image, stands_on, share])],
+                "uptodate": [(is_current, [image.tag, image.recipe]),
+                             BaseShared(image, share)],
                 "meta": {"axion": {"stage": "base", "package": "", "platform": platform}},
                 "verbosity": 2,
             }

@@ -4,6 +4,7 @@ pushing hand-made images and indexes to it."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import hashlib
 import io
@@ -16,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,3 +149,17 @@ def start_registry(folder: Path, htpasswd: str = "",
             pytest.fail("docker-registry did not start")
         time.sleep(0.1)
     return process, url
+
+
+@contextlib.contextmanager
+def served_registry(folder: Path) -> Iterator[tuple[Registry, Path, subprocess.Popen]]:
+    """A registry of a test's own in `folder`: (it, the folder of its blobs, its process),
+    stopped at the end unless the test stopped it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    process, url = start_registry(folder)
+    try:
+        yield Registry(url), folder / "data", process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(10)

@@ -119,3 +119,13 @@ def ran_tasks(output: str) -> list[str]:
 def uptodate_tasks(output: str) -> list[str]:
     """Tasks doit skipped as up to date ('-- name' lines)."""
     return [line[3:].strip() for line in output.splitlines() if line.startswith("-- ")]
+
+
+def registry_workspace(root: Path, registry_host: str, namespace: str = "team") -> Workspace:
+    """The shop app with its key pair, pushing to (and caching in) `registry_host`."""
+    ws = make_workspace(root)
+    provision(ws)
+    with ws.config_file.open("a") as config:
+        config.write(f"\nregistry:\n  url: {registry_host}\n  namespace: {namespace}\n"
+                     "  insecure: true\n")
+    return ws

@@ -128,6 +128,25 @@ class RegistryClient:
         data, _ = self.get_json(f"/v2/{repository}/tags/list")
         return sorted((data or {}).get("tags") or [])
 
+    def all_tags(self, repository: str, page: int = 1000) -> set[str]:
+        """Every tag of a repository, `page` per request (a missing repository has none)."""
+        found: set[str] = set()
+        path = f"/v2/{repository}/tags/list?n={page}"
+        while path:
+            try:
+                data, headers = self.get_json(path)
+            except RegistryError as exc:
+                if exc.status == 404:
+                    return found
+                raise
+            found.update((data or {}).get("tags") or [])
+            path = next_page(headers.get("Link", ""))
+        return found
+
+    def blob(self, repository: str, digest: str) -> bytes:
+        """The bytes of one blob (unchecked: the caller compares them with the digest)."""
+        return self.get(f"/v2/{repository}/blobs/{digest}")[0]
+
     def manifest(self, repository: str, reference: str) -> tuple[dict, str, str]:
         """A manifest, its digest and media type."""
         body, headers = self.get(f"/v2/{repository}/manifests/{reference}",

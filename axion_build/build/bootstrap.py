@@ -24,6 +24,7 @@ from pathlib import Path
 from doit.exceptions import TaskFailed
 
 from axion_build.adapters import docker
+from axion_build.build.sharedbases import BaseShare, give_base, take_base
 from axion_build.config.model import ImageSpec, native_platform
 from axion_build.paths import TEMPLATES, cache_root
 
@@ -136,20 +137,25 @@ def emulation_available(arch: str) -> bool:
         return False
 
 
-def build_base_image(image: BaseImage, stands_on: BaseImage | None) -> TaskFailed | None:
+def build_base_image(image: BaseImage, stands_on: BaseImage | None,
+                     share: BaseShare | None = None) -> TaskFailed | None:
     """doit action: bring `image` up to date, after the runtime image it stands on."""
     try:
         for needed in filter(None, (stands_on, image)):
-            ensure_image(needed)
+            ensure_image(needed, share)
     except (BootstrapError, docker.DockerError) as exc:
         return TaskFailed(str(exc))
     return None
 
 
-def ensure_image(image: BaseImage) -> None:
-    """Make `image` unless it is current; one maker per image at a time on this host."""
+def ensure_image(image: BaseImage, share: BaseShare | None = None) -> None:
+    """Make `image` unless it is current or the registry has it; one maker per image at
+    a time on this host."""
     with locked(cache_dir() / f"{image.kind}-{image.suite}-{image.arch}.lock"):
         if is_current(image.tag, image.recipe):
+            give_base(image, share)  # when the registry lacks it
+            return
+        if take_base(image, share, RECIPE_LABEL):
             return
         started = time.monotonic()
         if image.kind == "runtime":
@@ -157,6 +163,7 @@ def ensure_image(image: BaseImage) -> None:
         else:
             make_builder_image(image)
         print(f"bootstrap: {image.tag} ready in {time.monotonic() - started:.1f} s")
+        give_base(image, share)
 
 
 def make_runtime_image(image: BaseImage) -> None:

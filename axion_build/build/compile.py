@@ -22,7 +22,9 @@ from doit.exceptions import TaskFailed
 
 from axion_build.build.apptree import SHARED_MODULE, ModuleSource, find_modules, platform_slug
 from axion_build.names import arch_of
+from axion_build.build.artifact import module_key, shared_key
 from axion_build.build.cc import c_compile
+from axion_build.build.modcache import SharedCache, finish_session, session_for, this_origin
 from axion_build.config.model import PackageConfig
 from axion_build.config.flags import current_flags
 from axion_build.build.freshness import REFRESH_STAMPS, NamedCheck
@@ -149,8 +151,20 @@ def generate_shared(c_file: Path, directives: dict) -> None:
 
 def compile_module(cfg: PackageConfig, platform: str, source: Path, module: ModuleSource,
                    c_file: Path, so_file: Path) -> dict | TaskFailed:
-    """doit action: compile one module; on failure, its error text names it."""
+    """doit action: take one module from the registry cache, or compile it (and give it to
+    the cache); on failure, its error text names it."""
     started = time.perf_counter()
+    cache = shared_cache(cfg, platform)
+    key = module_key(cache_fingerprint(cfg, platform), module.name, source) if cache else ""
+    values: dict = {"module": module.relpath}
+    if cache is not None:
+        origin, warning = cache.take(key, so_file)
+        if origin is not None:
+            return {**values, "seconds": round(time.perf_counter() - started, 3),
+                    "cache": origin.describe(), "built_by": origin.run,
+                    "built_on": origin.host}
+        if warning:
+            values["cache_warning"] = warning
     directives = dict(cfg.compile.directives)
     error = cythonize_one(source, c_file, module.name, directives)
     if not error:
@@ -159,20 +173,52 @@ def compile_module(cfg: PackageConfig, platform: str, source: Path, module: Modu
         so_file.unlink(missing_ok=True)
         return TaskFailed(f"{module.relpath} ({module.factory_set}, {platform}) failed to "
                           f"compile:\n{error}")
-    return {"module": module.relpath, "seconds": round(time.perf_counter() - started, 3)}
+    if cache is not None:
+        cache.give(key, so_file, module.relpath, this_origin(cfg.name))
+    return {**values, "seconds": round(time.perf_counter() - started, 3)}
 
 
 def compile_shared(cfg: PackageConfig, platform: str, c_file: Path, so_file: Path) -> dict | TaskFailed:
-    """doit action: generate and compile the shared Cython utility module."""
+    """doit action: take the shared Cython utility module from the registry cache, or
+    generate and compile it."""
+    cache = shared_cache(cfg, platform)
+    key = shared_key(cache_fingerprint(cfg, platform), SHARED_MODULE) if cache else ""
+    if cache is not None:
+        origin, _ = cache.take(key, so_file)
+        if origin is not None:
+            return {"module": SHARED_MODULE, "cache": origin.describe()}
     generate_shared(c_file, dict(cfg.compile.directives))
     error = c_compile(toolchain_for(cfg, platform), c_file, so_file, cfg.compile.cflags)
     if error:
         return TaskFailed(f"shared utility module failed to compile:\n{error}")
+    if cache is not None:
+        cache.give(key, so_file, SHARED_MODULE, this_origin(cfg.name))
     return {"module": SHARED_MODULE}
 
 
+@functools.cache
+def cache_fingerprint(cfg: PackageConfig, platform: str) -> str:
+    """The toolchain part of every module key of a platform (once per process)."""
+    return toolchain_for(cfg, platform).fingerprint(compile_settings(cfg))
+
+
+def shared_cache(cfg: PackageConfig, platform: str) -> SharedCache | None:
+    """This run's registry cache of the package and platform, when it pulls or pushes."""
+    def candidates() -> list[tuple[str, Path]]:
+        fingerprint = cache_fingerprint(cfg, platform)
+        found = [(shared_key(fingerprint, SHARED_MODULE), shared_paths(cfg, platform)[1])]
+        for module in find_modules(cfg.app_root, cfg.compile):
+            found.append((module_key(fingerprint, module.name, cfg.app_root / module.relpath),
+                          module_paths(cfg, platform, module)[1]))
+        return found
+
+    return session_for(cfg, platform, platform_dir(cfg, platform) / "fetched", candidates)
+
+
 def publish_compiled(cfg: PackageConfig, platform: str, outputs: list[tuple[str, str]]) -> dict:
-    """doit action: swap in a complete compiled tree (hard links) and its manifest."""
+    """doit action: swap in a complete compiled tree (hard links) and its manifest, once
+    the registry cache's pushes of the platform are done."""
+    cached = finish_session(cfg, platform)
     target = compiled_dir(cfg, platform)
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -192,7 +238,7 @@ def publish_compiled(cfg: PackageConfig, platform: str, outputs: list[tuple[str,
                 "modules": sorted(relpath for relpath, _ in outputs),
                 "sha256": {relpath: file_sha256(target / relpath) for relpath, _ in outputs}}
     manifest_path(cfg, platform).write_text(json.dumps(manifest, indent=1))
-    return {"modules": len(outputs)}
+    return {"modules": len(outputs), **({"registry_cache": cached} if cached else {})}
 
 
 def file_sha256(path: Path) -> str:

@@ -30,6 +30,8 @@ from axion_build.build.context import (
 )
 from axion_build.build.freshness import REFRESH_STAMPS, OutsideCheck
 from axion_build.build.guard import guard_image, key_material
+from axion_build.build.modcache import cache_sides
+from axion_build.build.remoteimages import held_ref, take_held
 from axion_build.build.keys import key_paths
 from axion_build.adapters.fs import write_if_changed
 from axion_build.names import (
@@ -38,6 +40,7 @@ from axion_build.names import (
     arch_of,
     candidate_tag,
     extra_tags,
+    image_repository,
     image_tag,
 )
 from axion_build.render import template_files
@@ -162,17 +165,32 @@ class ImageCurrent(OutsideCheck):
 
     def __init__(self, cfg: PackageConfig, target: str, platform: str):
         self.cfg, self.target, self.platform = cfg, target, platform
+        self.expected = ""
+
+    def __call__(self, task, values) -> bool:
+        """Current in the engine, or taken from the registry for these very inputs by this
+        task's last run (the registry's immutable tags never change content)."""
+        if self.check():
+            return True
+        return bool(self.expected) and values.get("_remote") == self.expected
 
     def check(self) -> bool:
         """True when the label matches; asked once per run for all images of a package."""
         cfg = self.cfg
         facts = engine_facts(cfg, self.platform)
         have = facts.get(image_tag(cfg, self.target, self.platform))
-        expected = expected_hash(cfg, self.target, self.platform, facts)
+        self.expected = expected = expected_hash(cfg, self.target, self.platform, facts)
         current = bool(have and expected) and have["labels"].get(LABEL_INPUTS) == expected
         if have and not current and (moved := moved_bases(have["labels"], facts)):
             self.reason = "base image changed: " + "; ".join(moved)
         return current
+
+
+def every_expected(cfg: PackageConfig, platform: str) -> tuple[tuple[str, str], ...]:
+    """(target, expected inputs hash) of every image of the package, from this stage's
+    engine facts."""
+    facts = engine_facts(cfg, platform)
+    return tuple((t, expected_hash(cfg, t, platform, facts)) for t in image_targets(cfg))
 
 
 def moved_bases(labels: dict, facts: dict) -> list[str]:
@@ -197,6 +215,8 @@ def build_target(cfg: PackageConfig, target: str, platform: str) -> dict | TaskF
         return TaskFailed(f"base image(s) {', '.join(missing)} not found: run "
                           f"'doit base' or set images.base_image/base_runtime_image in {cfg.path}")
     inputs = expected_hash(cfg, target, platform, facts)
+    if held := held_ref(cfg, target, platform, inputs, every_expected(cfg, platform)):
+        return take_held(cfg, target, platform, facts, held, inputs)
     labels = {LABEL_INPUTS: inputs, "org.axion.package": cfg.name,
               "org.axion.service": target, "org.axion.platform": platform,
               LABEL_BASES: json.dumps({b: facts[b]["id"] for b in bases}, sort_keys=True)}
@@ -209,9 +229,17 @@ def build_target(cfg: PackageConfig, target: str, platform: str) -> dict | TaskF
     # built under a candidate tag: the image's own tag (which makes it up to date) is
     # given only once the guard passed, so an interrupted build is never trusted
     candidate = candidate_tag(cfg, tag)
+    pull, push = cache_sides(cfg)
+    shared = platform == native_platform() and bool(cfg.registry.url)
+    if shared and pull:
+        from axion_build.adapters import transfer
+
+        transfer.login(cfg.registry)  # the layers of the registry's `latest` may serve
     docker.build_image(context, context / "Dockerfile", target=target_name, tags=[candidate],
                        build_args=build_args(cfg, target, platform), labels=labels,
-                       platform=platform, builder=builder or None)
+                       platform=platform, builder=builder or None,
+                       cache_from=[f"{image_repository(cfg, target)}:latest"]
+                       if shared and pull else None, inline_cache=shared and push)
     private_key = key_paths(cfg.app_root / "data.config", cfg.name)[0]
     try:
         findings = guard_image(candidate, (*cfg.secrets(), *key_material(private_key)),

@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass
 
 from axion_build.config.model import PLATFORMS
 
-FLAG_NAMES = ("skip_compile", "skip_push", "skip_deploy", "pull_bases", "notify", "platform",
-              "service")
-SWITCHES = ("skip_compile", "skip_push", "skip_deploy", "pull_bases")
+FLAG_NAMES = ("skip_compile", "skip_push", "skip_deploy", "pull_bases", "expect_noop", "notify",
+              "platform", "service")
+SWITCHES = ("skip_compile", "skip_push", "skip_deploy", "pull_bases", "expect_noop")
 BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True,
               "0": False, "false": False, "no": False, "off": False, "": False}
 ALLOWED = "1, 0, true, false, yes, no, on or off"
@@ -32,6 +32,7 @@ class Flags:
     skip_push: bool = False
     skip_deploy: bool = False
     pull_bases: bool = False  # pull registry base images again, even when present
+    expect_noop: bool = False  # any task with work to do fails the run (and does not run)
     notify: str = ""
     platform: str = ""
     service: str = ""
@@ -79,6 +80,7 @@ def parse_flags(values: Mapping[str, str]) -> Flags:
         skip_push=BOOL_WORDS[values.get("skip_push", "").strip().lower()],
         skip_deploy=BOOL_WORDS[values.get("skip_deploy", "").strip().lower()],
         pull_bases=BOOL_WORDS[values.get("pull_bases", "").strip().lower()],
+        expect_noop=BOOL_WORDS[values.get("expect_noop", "").strip().lower()],
         notify=values.get("notify", "").strip(),
         platform=values.get("platform", "").strip(),
         service=values.get("service", "").strip(),

@@ -17,6 +17,7 @@ from axion_build import paths
 from axion_build.config.checks import check_config
 from axion_build.config.model import (
     SCHEMA,
+    CacheSpec,
     CompileSpec,
     DatabaseSpec,
     DeploymentSpec,
@@ -114,6 +115,7 @@ def parse_config(doc: Mapping, path: Path) -> PackageConfig:
         ),
         images=ImageSpec(**sections["images"]),
         registry=RegistrySpec(**sections["registry"]),
+        cache=CacheSpec(**sections["cache"]),
         deployment=DeploymentSpec(builder=buildx.get("builder", ""),
                                   endpoint=buildx.get("endpoint", ""), **deployment),
         database=DatabaseSpec(**sections["database"]),

@@ -21,6 +21,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
     "services": "services",
     "registry": {"url": "str", "namespace": "str", "insecure": "bool", "username": "str",
                  "password": "str"},
+    "cache": {"pull": "bool", "push": "bool"},
     "deployment": {"substrate": "str", "platform": "str",
                    "buildx": {"builder": "str", "endpoint": "str"}},
     "database": {"url": "str", "host": "str", "port": "int", "name": "str", "user": "str",
@@ -113,6 +114,17 @@ class RegistrySpec:
 
 
 @dataclass(frozen=True)
+class CacheSpec:
+    """The registry as a shared compile cache: take modules from it, give modules to it.
+
+    `push` unset follows the run: on, unless the run skips the push.
+    """
+
+    pull: bool = True
+    push: bool | None = None
+
+
+@dataclass(frozen=True)
 class DeploymentSpec:
     """Deployment substrate, target platforms and the buildx builder."""
 
@@ -165,6 +177,7 @@ class PackageConfig:
     compile: CompileSpec
     images: ImageSpec = ImageSpec()
     registry: RegistrySpec = RegistrySpec()
+    cache: CacheSpec = CacheSpec()
     deployment: DeploymentSpec = DeploymentSpec()
     database: DatabaseSpec = DatabaseSpec()
     smtp: SmtpSpec = SmtpSpec()

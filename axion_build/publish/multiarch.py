@@ -16,9 +16,8 @@ from axion_build.adapters.registry import RegistryError, client_for
 from axion_build.build.freshness import OutsideCheck
 from axion_build.build.images import engine_facts, facts_now
 from axion_build.config.model import PackageConfig, native_platform
-from axion_build.names import arch_of, image_tag
+from axion_build.names import IMMUTABLE_PREFIX, arch_of, image_tag
 from axion_build.publish.push import (
-    IMMUTABLE_PREFIX,
     latest_is,
     not_ours,
     own_build,

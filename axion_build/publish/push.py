@@ -17,14 +17,19 @@ from axion_build.build.freshness import OutsideCheck
 from axion_build.build.images import (
     LABEL_INPUTS,
     engine_facts,
+    every_expected,
     expected_hash,
     facts_now,
     image_targets,
 )
+from axion_build.build.remoteimages import registry_held
 from axion_build.config.model import PackageConfig
-from axion_build.names import image_repository, image_tag, repository_path
-
-IMMUTABLE_PREFIX = "in-"
+from axion_build.names import (
+    image_repository,
+    image_tag,
+    immutable_tag,
+    repository_path,
+)
 
 
 def repository(cfg: PackageConfig, target: str) -> str:
@@ -35,11 +40,6 @@ def repository(cfg: PackageConfig, target: str) -> str:
 def push_ref(cfg: PackageConfig, target: str) -> str:
     """Image reference without tag, e.g. `127.0.0.1:5000/axion/homechoice-report`."""
     return image_repository(cfg, target)
-
-
-def immutable_tag(inputs_hash: str) -> str:
-    """The tag that names one content of an image for good."""
-    return IMMUTABLE_PREFIX + inputs_hash[:16]
 
 
 def own_build(cfg: PackageConfig, target: str, platform: str, facts: dict) -> tuple[str, str]:
@@ -54,9 +54,15 @@ def own_build(cfg: PackageConfig, target: str, platform: str, facts: dict) -> tu
 
 
 def local_inputs(cfg: PackageConfig, target: str, platform: str) -> str:
-    """Inputs hash of this checkout's local image ('' when it is missing or not ours)."""
+    """Inputs hash of this checkout's local image, else of the image the image stage found
+    in the registry for these inputs ('' when neither)."""
     image, label = own_build(cfg, target, platform, engine_facts(cfg, platform, "push"))
-    return label if image else ""
+    return label if image else held_inputs(cfg, target, platform)
+
+
+def held_inputs(cfg: PackageConfig, target: str, platform: str) -> str:
+    """The inputs hash of `target` when the registry holds its image and the engine not."""
+    return registry_held(cfg, platform, every_expected(cfg, platform)).get(target, "")
 
 
 class RegistryCurrent(OutsideCheck):
@@ -122,9 +128,11 @@ def push_target(cfg: PackageConfig, target: str, platform: str) -> dict | TaskFa
 
     local = image_tag(cfg, target, platform)
     image, inputs = own_build(cfg, target, platform, facts_now(cfg, platform, [target]))
+    ref = push_ref(cfg, target)
+    if not image and (held := held_inputs(cfg, target, platform)):
+        return point_latest(cfg, ref, immutable_tag(held))
     if not image:
         return TaskFailed(not_ours(cfg, local, inputs))
-    ref = push_ref(cfg, target)
     try:
         transfer.login(cfg.registry)
         # the image whose label was checked, whatever the tag points at by now
@@ -133,6 +141,21 @@ def push_target(cfg: PackageConfig, target: str, platform: str) -> dict | TaskFa
         return TaskFailed(f"push of {local} to {ref} failed: {exc}")
     print(f"pushed {ref}:{immutable_tag(inputs)} and :latest ({digest})")
     return {"pushed": ref, "tag": immutable_tag(inputs), "digest": digest}
+
+
+def point_latest(cfg: PackageConfig, ref: str, tag: str) -> dict | TaskFailed:
+    """The registry holds the image (built elsewhere): move `latest` to it there, with
+    nothing pulled or pushed through this engine."""
+    from axion_build.adapters import docker, transfer
+
+    try:
+        transfer.login(cfg.registry)
+        digest = transfer.create_manifest_list(ref, ["latest"], [f"{ref}:{tag}"],
+                                               insecure=cfg.registry.insecure)
+    except docker.DockerError as exc:
+        return TaskFailed(f"pointing {ref}:latest at {tag} failed: {exc}")
+    print(f"{ref}:latest now {tag} ({digest}), which the registry already held")
+    return {"pushed": ref, "tag": tag, "digest": digest, "remote": True}
 
 
 def not_ours(cfg: PackageConfig, local: str, label: str) -> str:

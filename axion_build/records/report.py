@@ -232,9 +232,15 @@ def explain_last_run(cfg: PackageConfig) -> str:
              f"  started {run.StartTime:%Y-%m-%d %H:%M:%S} UTC on {run.HostArch}, "
              f"platform {run.Platform}"]
     groups = {status: [s for s in record.steps if s.Status == status] for status in STEP_STATUSES}
+    cached = {s.Task: s.detail.get("values", {}).get("cache") for s in groups["run"]
+              if s.detail.get("values", {}).get("cache")}
+    if cached:
+        lines.append(f"  {len(cached)} of {len(groups['run'])} tasks that ran took their "
+                     "output from the registry cache")
     if groups["run"]:
         lines.append(f"ran ({len(groups['run'])}):")
-        lines += [f"  {s.Task}  [{s.ElapsedSeconds or 0:.2f} s]  {s.Reason}" for s in groups["run"]]
+        lines += [f"  {s.Task}  [{s.ElapsedSeconds or 0:.2f} s]  {s.Reason}"
+                  + (f"; {cached[s.Task]}" if s.Task in cached else "") for s in groups["run"]]
     if groups["failed"]:
         lines.append(f"failed ({len(groups['failed'])}):")
         for step in groups["failed"]:

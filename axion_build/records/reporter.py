@@ -36,10 +36,13 @@ from axion_build.records.runs import (
 )
 from axion_build.records.runstate import (
     ACTIVE_ENV,
+    RUN_ID_ENV,
     checks_fail_their_task,
     describe,
+    hold_back_work,
     interruption,
     keep_state_of_unrun,
+    start_run_id,
     state_save_errors,
     terminate_as_interrupt,
 )
@@ -50,6 +53,7 @@ from axion_build.records.writer import RecordWriter, store_and_publish
 SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
 ENGINE_STAGES = {"base", "image", "push"}  # the stages that need the Docker engine
 CRASH_EXIT = 2  # doit's code for an error while executing a task
+NOOP_EXIT = 1  # expect_noop and work to do: as a failed task
 
 
 class RecordingReporter(ConsoleReporter):
@@ -70,6 +74,7 @@ class RecordingReporter(ConsoleReporter):
         self.state_lost = False
         # tells the report task (also in worker processes) the report comes at the end
         os.environ[ACTIVE_ENV] = str(os.getpid())
+        start_run_id()
 
     def initialize(self, tasks, selected_tasks):
         """Keep the tasks of the run and which of them the selection reaches."""
@@ -80,6 +85,9 @@ class RecordingReporter(ConsoleReporter):
         hold_run_lock(state.backend.name)
         checks_fail_their_task(state)  # first: the watcher below sees a raising check's error
         watch_checks(state, self.checked)
+        self.held: dict[str, str] = {}  # expect_noop: task → why it would have run
+        if current_flags().expect_noop:
+            hold_back_work(state, self.hold)
         keep_state_of_unrun(state, self.touched.__contains__)
         state_save_errors(state, self.state_not_saved)
         self.undo_signal = terminate_as_interrupt(os.getpid())
@@ -117,6 +125,16 @@ class RecordingReporter(ConsoleReporter):
         if (step := self.event(task)) is not None:
             step.predicted, step.reason = verdict, reason
 
+    def hold(self, task, status) -> bool:
+        """expect_noop: keep back a task with work to do, not one that runs every time by
+        design (no dependencies, or `uptodate: [False]` as the report's)."""
+        always = any(utd is False for utd, _, _ in task.uptodate)
+        if not task.actions or always or status.reasons.get("has_no_dependencies"):
+            return False
+        step = self.events.get(task.name)
+        self.held[task.name] = (step.reason if step else "") or "it has work to do"
+        return True
+
     def execute_task(self, task):
         """The task starts running: doit's line, with the stage's progress."""
         self.touched.add(task.name)
@@ -145,7 +163,13 @@ class RecordingReporter(ConsoleReporter):
             step.finish("failed", fail.get_msg().strip())
 
     def skip_uptodate(self, task):
-        """The task was up to date."""
+        """The task was up to date (or, with expect_noop, held back: then it failed)."""
+        if task.name in self.held:
+            self.write(f"!  {task.title()}: has work to do: {self.held[task.name]}\n")
+            if (step := self.event(task)) is not None:
+                step.finish("failed", f"expected no work (expect_noop), but it would run: "
+                                      f"{self.held[task.name]}")
+            return
         super().skip_uptodate(task)
         if task.actions:
             self.progress(task)
@@ -195,6 +219,12 @@ class RecordingReporter(ConsoleReporter):
             raise self.exit_for(stopped) from None
         if self.state_lost:
             raise SystemExit(CRASH_EXIT)
+        if self.held:
+            self.write(f"axion: ERROR: expected no work (expect_noop), but "
+                       f"{len(self.held)} task(s) had work to do:\n")
+            for name, why in self.held.items():
+                self.write(f"axion:   {name}: {why}\n")
+            raise SystemExit(NOOP_EXIT)
 
     def exit_for(self, stopped: BaseException) -> SystemExit:
         """One line instead of a traceback for a run stopped by `stopped`, and its exit."""
@@ -222,6 +252,7 @@ class RecordingReporter(ConsoleReporter):
                              command=command_line(sys.argv), interrupted=signal_name)
         events = sorted(self.events.values(), key=lambda e: e.seq)
         records = assemble_records(events, self.tasks, context)
+        os.environ.pop(RUN_ID_ENV, None)  # the next run, also in this process, is another
         payload = (records, self.reports_requested(), context.flags)
         lines = (self.writer.run(payload, store_and_publish) if self.writer
                  else store_and_publish(payload))

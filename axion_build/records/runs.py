@@ -22,6 +22,7 @@ from axion_build.config.model import native_platform
 from axion_build.records.model import BuildCompile, BuildRecord, BuildRun, BuildStep, clip
 
 SECRET_WORDS = ("password", "secret", "token")
+CACHED = "registry-cache"  # the compile status of a module taken from the registry cache
 
 
 @dataclass
@@ -146,9 +147,12 @@ def to_compile(step: BuildStep, task) -> BuildCompile | None:
     if step.Stage != "compile" or not meta.get("module") or step.Status not in outcome:
         return None
     failed = step.Status == "failed"
+    status = outcome[step.Status]
+    if status == "compiled" and (task.values or {}).get("cache"):
+        status = CACHED
     return BuildCompile(FactorySet=meta.get("factory_set", ""), Module=meta["module"],
                         Platform=meta.get("platform", ""), CompileSuccess="N" if failed else "Y",
-                        CompileStatus=outcome[step.Status], CompileError=step.Error,
+                        CompileStatus=status, CompileError=step.Error,
                         ElapsedSeconds=step.ElapsedSeconds, Task=step.Task)
 
 
@@ -200,10 +204,12 @@ def run_row(package: str, steps: list[BuildStep], context: RunContext) -> BuildR
     """The log_build_run row of one package in this run."""
     import uuid
 
+    from axion_build.records.runstate import run_guid
+
     failed = sum(s.Status == "failed" for s in steps)
     platforms = sorted({s.Platform for s in steps if s.Platform})
     platform = ",".join(platforms) or context.flags.platform or native_platform()
-    return BuildRun(BuildGuid=str(uuid.uuid4()), Package=package,
+    return BuildRun(BuildGuid=run_guid(package) or str(uuid.uuid4()), Package=package,
                     Status=run_status(failed, context),
                     StartTime=context.started, EndTime=context.ended,
                     ElapsedSeconds=context.elapsed, Platform=platform[:200],

@@ -14,6 +14,7 @@ installs the adjustments of this module when the run starts, so that:
 
 from __future__ import annotations
 
+import os
 import signal
 import traceback
 from collections.abc import Callable
@@ -24,6 +25,27 @@ from doit.dependency import DependencyStatus
 # set by the recording reporter for its run: the report task (also in worker processes)
 # then leaves the report to the end of the run
 ACTIVE_ENV = "AXION_RECORDING_REPORTER"
+# the run's id, set when a recording run starts; each package's build guid derives from it
+RUN_ID_ENV = "AXION_RUN_ID"
+
+
+def start_run_id() -> None:
+    """A new id for the run that starts now (worker processes inherit it)."""
+    import uuid
+
+    os.environ[RUN_ID_ENV] = str(uuid.uuid4())
+
+
+def run_guid(package: str) -> str:
+    """The build guid this run records for `package` ('' outside a recording run), known
+    to the tasks while they run: what they leave elsewhere can name their build."""
+    import uuid
+
+    run_id = os.environ.get(RUN_ID_ENV, "")
+    try:
+        return str(uuid.uuid5(uuid.UUID(run_id), package)) if run_id else ""
+    except ValueError:
+        return ""
 
 
 class RunTerminated(KeyboardInterrupt):
@@ -111,3 +133,17 @@ def state_save_errors(dep_manager, failed: Callable[[str], None]) -> None:
                    "free space there (the next run redoes this run's work)")
 
     dep_manager.close = close_db
+
+
+def hold_back_work(dep_manager, held: Callable[[object, object], bool]) -> None:
+    """For `expect_noop`: a task whose check says it would run is passed over as up to date
+    (nothing runs, doit's state is untouched) when `held(task, status)` says so."""
+    check = dep_manager.get_status
+
+    def get_status(task, tasks_dict, get_log=False):
+        status = check(task, tasks_dict, get_log=get_log)
+        if status.status == "run" and held(task, status):
+            status.status = "up-to-date"
+        return status
+
+    dep_manager.get_status = get_status

@@ -76,6 +76,7 @@ def compile_summary(source: BuildRecord | None, record: BuildRecord) -> dict[str
     return {"source_guid": source.run.BuildGuid if source else None,
             "from_this_build": source is record, **counts(rows),
             "compiled": outcome["compiled"], "up_to_date": outcome["up-to-date"],
+            "from_cache": outcome["registry-cache"],
             "factory_sets": grouped(lambda r: r.FactorySet or "(shared)"),
             "platforms": grouped(lambda r: r.Platform)}
 

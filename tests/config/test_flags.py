@@ -14,8 +14,8 @@ ALLOWED = "(use 1, 0, true, false, yes, no, on or off)"
 @pytest.mark.parametrize(("variables", "environ", "expected"), [
     ({"skip_push": "y"}, {}, [f"doit variable skip_push: 'y' is not a yes or a no {ALLOWED}"]),
     ({"skip_pusj": "1"}, {}, ["doit variable skip_pusj: unknown flag (use one of: "
-                              "skip_compile, skip_push, skip_deploy, pull_bases, notify, platform, "
-                              "service)"]),
+                              "skip_compile, skip_push, skip_deploy, pull_bases, expect_noop, "
+                              "notify, platform, service)"]),
     ({"platform": "linux/s390x"}, {}, ["doit variable platform: unsupported platform "
                                        "linux/s390x (supported: linux/amd64, linux/arm64, "
                                        "comma-separated)"]),
@@ -25,7 +25,7 @@ ALLOWED = "(use 1, 0, true, false, yes, no, on or off)"
      [f"environment variable AXION_FLAG_SKIP_PUSH: 'maybe' is not a yes or a no {ALLOWED}"]),
     ({}, {"AXION_FLAG_SKIP_PUSHH": "1"},
      ["environment variable AXION_FLAG_SKIP_PUSHH: unknown flag (use one of: skip_compile, "
-      "skip_push, skip_deploy, pull_bases, notify, platform, service)"]),
+      "skip_push, skip_deploy, pull_bases, expect_noop, notify, platform, service)"]),
 ])
 def test_bad_flags_are_named_with_what_they_allow(variables, environ, expected):
     with pytest.raises(FlagError) as error:

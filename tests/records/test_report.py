@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from demo import last_guid, make_demo, record
-from registryd import Registry, start_registry
+from registryd import served_registry
 
 from axion_build.records.model import BuildStep
 from axion_build.records.report import explain_last_run, summary_json
@@ -189,12 +189,8 @@ def test_explain_and_summary_json_read_the_records(tmp_path):
 
 @pytest.fixture
 def registry(tmp_path):
-    folder = tmp_path / "registry"
-    folder.mkdir()
-    process, url = start_registry(folder)
-    yield Registry(url)
-    process.terminate()
-    process.wait(10)
+    with served_registry(tmp_path / "registry") as (served, _, _):
+        yield served
 
 
 @pytest.mark.e2e

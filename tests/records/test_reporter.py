@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from demo import PYTHON, Demo, last_guid, make_demo, steps_of
 
-from workspace import ROOT
+from workspace import ROOT, ran_tasks
 
 
 @pytest.fixture
@@ -295,3 +295,34 @@ def test_command_line_masks_secrets(argv, expected):
     from axion_build.records.runs import command_line
 
     assert command_line(argv) == expected
+
+
+def test_expect_noop_runs_nothing_and_names_each_task_with_work(tmp_path):
+    demo = make_demo(tmp_path)
+    assert demo.doit().returncode == 0
+    gate = demo.doit("expect_noop=1")
+    assert gate.returncode == 0, gate.stdout + gate.stderr
+    # `shout` (no dependencies) and the report run every time by design: not work
+    assert "has work to do" not in gate.stdout
+
+    demo.module("factory.core/ObjDebug.py", "VALUE = 2\n")
+    gate = demo.doit("expect_noop=1")
+    assert gate.returncode == 1
+    held = [f"compile:demo:{arch}:factory.core/ObjDebug.py" for arch in ("amd64", "arm64")]
+    for name in held:
+        assert f"axion:   {name}: changed file dependency" in gate.stdout, gate.stdout
+    assert "2 task(s) had work to do" in gate.stdout
+    # nothing ran: the compiled output is the old one, and doit remembers the old source
+    assert (demo.build / "demo" / "amd64" / "factory.core" / "ObjDebug.so").read_text() == (
+        "VALUE = 1\n")
+    steps = steps_of(demo, last_guid(demo))
+    for name in held:
+        status, reason = steps[name]
+        assert status == "failed" and reason.startswith("changed file dependency")
+    assert demo.query("SELECT Status FROM log_build_run ORDER BY StartTime DESC LIMIT 1") == [
+        ("failed",)]
+    # the next ordinary run does that work, and only that
+    done = demo.doit()
+    assert sorted(t for t in ran_tasks(done.stdout) if t.startswith("compile:demo:")) == held
+    assert (demo.build / "demo" / "amd64" / "factory.core" / "ObjDebug.so").read_text() == (
+        "VALUE = 2\n")

@@ -1,0 +1,115 @@
+"""`bench.py --shared`: the registry as the shared build cache, on two machines.
+
+Machine A is this engine with a checkout of the generated app; machine B is a second
+Docker engine (tests/engine2.py: own image store, reached through a docker context) with
+a copy of the checkout and a machine cache of its own. They share only a registry of the
+bench's own (empty at the start). Timed, side by side in one run:
+
+1. A's cold pipeline (no build folder, no C cache, no image of the package; the bases
+   exist on A) vs the same pipeline on B, which has nothing local but a warm shared
+   cache (goal <= 0.10x)
+2. one-module edit through the pipeline on B vs the same edit on A (goal <= 2x)
+
+Every timed result is checked: B compiled no module and built no image, and the edit
+runs in the images of the machine that made them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parent / "tests"), str(HERE)]
+
+from engine2 import start_engine, stop_engine  # noqa: E402
+from registryd import start_registry  # noqa: E402
+
+from bench import PROBE, SERVICES, Bench, ratio  # noqa: E402
+
+
+def statuses(root: Path, query: str) -> list[str]:
+    """One column of the last recorded run's rows (`query` selects it by BuildGuid = ?)."""
+    with sqlite3.connect(root / "build" / "records.sqlite3") as db:
+        guid = db.execute("SELECT BuildGuid FROM log_build_run ORDER BY StartTime DESC "
+                          "LIMIT 1").fetchone()[0]
+        return [row[0] for row in db.execute(query, (guid,))]
+
+
+def compile_statuses(root: Path) -> list[str]:
+    return statuses(root, "SELECT CompileStatus FROM log_build_compile WHERE BuildGuid = ?")
+
+
+def image_steps(root: Path) -> list[str]:
+    return statuses(root, "SELECT Detail FROM log_build_step WHERE BuildGuid = ? AND "
+                          "Stage = 'image' AND Status = 'run' AND Task NOT LIKE '%:context' "
+                          "AND Task NOT LIKE '%:wheelhouse'")
+
+
+def shipped(edit: tuple[str, int], image: str, context: str = "") -> None:
+    """Fail unless the edited code is what `image` runs (on the engine of `context`)."""
+    module, stamp = edit
+    docker = ["docker", *(["--context", context] if context else [])]
+    done = subprocess.run([*docker, "run", "--rm", "--entrypoint", "python3", image, "-c",
+                           PROBE.format(root="/axion", module=module, stamp=stamp)],
+                          capture_output=True, text=True)
+    if done.stdout.strip() != str(stamp):
+        raise SystemExit(f"the edit of {module} did not reach {image} ({context or 'A'}):\n"
+                         f"{done.stdout}{done.stderr}")
+
+
+def edit(bench: Bench, index: int, stamp: int) -> tuple[str, int]:
+    """The same edit on any checkout: one module gains a function returning `stamp`."""
+    path = next((bench.root / "app").rglob(f"ObjGen{index}.py"))
+    path.write_text(path.read_text() + f"\n\ndef edited_{stamp}():\n    return {stamp}\n")
+    return f"ObjGen{index}", stamp
+
+
+def run_shared(modules: int, work: Path) -> None:
+    """The two rows of the shared cache."""
+    folder = work / "registry"
+    folder.mkdir(parents=True)
+    process, url = start_registry(folder)
+    registry = url.split("://", 1)[1]
+    engine = start_engine()
+    try:
+        env = {"AXION_REGISTRY_URL": registry, "AXION_REGISTRY_NAMESPACE": "bench",
+               "CCACHE_DISABLE": "1"}
+        a = Bench(work / "a", modules, package="shared")
+        cold = a.doit("-n", "2", "-P", "process", "pipeline:shared", **env)
+        shutil.copytree(a.root, work / "b", ignore=shutil.ignore_patterns("build"))
+        (work / "b" / "build").mkdir()
+        b = Bench.__new__(Bench)
+        b.root, b.modules, b.package = work / "b", modules, "shared"
+        b_env = {**env, **engine.env(), "AXION_CACHE": str(work / "cache-b")}
+        fresh = b.doit("-n", "2", "-P", "process", "pipeline:shared", **b_env)
+        if set(compile_statuses(b.root)) != {"registry-cache"}:
+            raise SystemExit(f"B compiled: {compile_statuses(b.root)}")
+        built = [d for d in image_steps(b.root) if '"remote"' not in d]
+        if built:
+            raise SystemExit(f"B built {len(built)} images")
+        stamp = time.time_ns()
+        on_b = edit(b, 9, stamp)
+        b_edit = b.doit("pipeline:shared", **b_env)
+        edit(a, 9, stamp)
+        a_edit = a.doit("pipeline:shared", **env)
+        for service in ("latest", *SERVICES[:3]):
+            shipped(on_b, f"axion-shared:{service}", engine.context)
+            shipped(on_b, f"axion-shared:{service}")
+        print(f"shared cache: {modules} modules, {len(SERVICES)} services, two engines")
+        print(f"cold pipeline on A             {cold:7.1f} s   (no C cache, bases present)")
+        print(f"fresh runner B, warm registry  {fresh:7.1f} s   (0 compiled, 0 built)")
+        print(f"  ratio B / A                  {ratio(fresh, cold)}   (goal <= 0.10x)")
+        print(f"one-module edit on B           {b_edit:7.1f} s   (the edit checked in B's images)")
+        print(f"the same edit on A             {a_edit:7.1f} s")
+        print(f"  ratio B / A                  {ratio(b_edit, a_edit)}   (goal <= 2x)")
+    finally:
+        stop_engine(engine)
+        process.terminate()
+        process.wait(10)
+        os.environ.pop("AXION_CACHE", None)

@@ -1,0 +1,105 @@
+"""A second Docker engine on this host, as a second machine: its own image store, build
+cache, containerd and bridge, reached only through a docker context of its own.
+
+Never `--bridge=none` (dockerd would delete the host's docker0): the engine gets a bridge
+of its own, and with `--iptables=false` it leaves the host's firewall alone.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+
+@dataclass
+class Engine:
+    """A running second dockerd."""
+
+    root: Path
+    socket: Path
+    context: str
+    bridge: str
+    process: subprocess.Popen
+
+    def docker(self, *args: str, check: bool = True,
+               input_bytes: bytes | None = None) -> subprocess.CompletedProcess:
+        """The docker CLI against this engine, through its context."""
+        done = subprocess.run(["docker", "--context", self.context, *args],
+                              capture_output=True, timeout=600, input=input_bytes)
+        done.stdout, done.stderr = (done.stdout.decode(errors="replace"),
+                                    done.stderr.decode(errors="replace"))
+        if check and done.returncode != 0:
+            raise AssertionError(f"docker {' '.join(args)} (engine B): {done.stderr}")
+        return done
+
+    def env(self) -> dict[str, str]:
+        """What sends a run's engine calls here: the context, and no DOCKER_HOST."""
+        return {"DOCKER_CONTEXT": self.context}
+
+
+def free_subnet() -> int:
+    """A 172.30.N.0/24 no interface of this host uses."""
+    used = subprocess.run(["ip", "-o", "-4", "addr"], capture_output=True, text=True).stdout
+    for n in range(10, 250):
+        if f"172.30.{n}." not in used:
+            return n
+    raise AssertionError("no free 172.30.N.0/24 subnet")
+
+
+def start_engine() -> Engine:
+    """Start the second engine (root only), with a docker context that reaches it."""
+    if os.geteuid() != 0 or not shutil.which("dockerd") or not shutil.which("ip"):
+        pytest.skip("a second Docker engine needs root, dockerd and ip")
+    # short paths: containerd's sockets live under the exec root (108-byte limit)
+    root = Path(tempfile.mkdtemp(prefix="axe-", dir="/tmp"))
+    key = uuid.uuid4().hex[:6]
+    bridge, context = f"axbr{key}", f"axion-b-{key}"
+    subnet = free_subnet()
+    subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True)
+    subprocess.run(["ip", "addr", "add", f"172.30.{subnet}.1/24", "dev", bridge], check=True)
+    subprocess.run(["ip", "link", "set", bridge, "up"], check=True)
+    socket = root / "sock"
+    log = (root / "dockerd.log").open("w")
+    process = subprocess.Popen(
+        ["dockerd", "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
+         "--pidfile", str(root / "pid"), "-H", f"unix://{socket}", f"--bridge={bridge}",
+         "--iptables=false"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    engine = Engine(root, socket, context, bridge, process)
+    deadline = time.monotonic() + 60
+    while subprocess.run(["docker", "-H", f"unix://{socket}", "info"],
+                         capture_output=True).returncode != 0:
+        if time.monotonic() > deadline or process.poll() is not None:
+            stop_engine(engine)
+            pytest.fail(f"the second engine did not start:\n{(root / 'dockerd.log').read_text()}")
+        time.sleep(0.5)
+    subprocess.run(["docker", "context", "create", context, "--docker", f"host=unix://{socket}"],
+                   check=True, capture_output=True)
+    return engine
+
+
+def stop_engine(engine: Engine) -> None:
+    """Stop the engine and remove its bridge, context and files."""
+    subprocess.run(["docker", "context", "rm", "-f", engine.context], capture_output=True)
+    if engine.process.poll() is None:
+        engine.process.send_signal(signal.SIGTERM)
+        try:
+            engine.process.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(engine.process.pid, signal.SIGKILL)
+            engine.process.wait(10)
+    subprocess.run(["ip", "link", "del", engine.bridge], capture_output=True)
+    # what dockerd left mounted (it unmounts on a clean stop)
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
+              if line.split()[1].startswith(str(engine.root))]
+    for mount in sorted(mounts, reverse=True):
+        subprocess.run(["umount", "-l", mount], capture_output=True)
+    shutil.rmtree(engine.root, ignore_errors=True)

@@ -1,0 +1,139 @@
+"""The registry as a shared compile cache, through the real pipeline: a second checkout with
+nothing local takes every module from the registry, a one-module edit compiles that module
+only, a damaged artifact is compiled again, and a registry that is gone means a correct
+build with a warning."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from registryd import Registry, served_registry
+
+from axion_build.adapters.oras import oras_binary
+from axion_build.adapters.registry import RegistryClient
+from axion_build.build.artifact import SO_TYPE, layer_of
+from workspace import ran_tasks, registry_workspace
+
+pytestmark = [pytest.mark.e2e,
+              pytest.mark.skipif(not oras_binary(), reason="the oras CLI is not installed")]
+
+
+@pytest.fixture
+def private_registry(tmp_path):
+    """A registry of the test's own (its blobs may be damaged on purpose)."""
+    with served_registry(tmp_path / "registry") as served:
+        yield served
+
+
+def machine(tmp_path: Path, name: str, registry: Registry):
+    """A checkout of the shop app of its own, whose registry is the test's."""
+    return registry_workspace(tmp_path / name, registry.host)
+
+
+def compiles(ws) -> dict[str, str]:
+    """Module → compile status of the workspace's last recorded run."""
+    with sqlite3.connect(ws.root / "build" / "records.sqlite3") as db:
+        guid = db.execute("SELECT BuildGuid FROM log_build_run ORDER BY StartTime DESC "
+                          "LIMIT 1").fetchone()[0]
+        rows = db.execute("SELECT Module, CompileStatus FROM log_build_compile WHERE "
+                          "BuildGuid = ?", (guid,)).fetchall()
+    return dict(rows)
+
+
+def worked(statuses: dict[str, str]) -> dict[str, str]:
+    """The modules of a run that were not up to date."""
+    return {module: status for module, status in statuses.items() if status != "up-to-date"}
+
+
+def modules_of(ws) -> dict[str, str]:
+    """sha256 of every compiled module in the workspace's published tree."""
+    tree = ws.build / "linux-amd64" / "compiled"
+    return {p.relative_to(tree).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(tree.rglob("*.so"))}
+
+
+def inspect(ws, verb: str) -> str:
+    """`axion explain|summary shop` in the workspace."""
+    done = subprocess.run([sys.executable, "-c", INSPECT, verb], cwd=ws.root, env=ws.env(),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+INSPECT = ("import sys\nfrom axion_build.records.inspect import inspect_command\n"
+           "sys.exit(inspect_command(sys.argv[1], 'shop'))")
+
+
+def pipeline(ws, **env: str):
+    """The pipeline up to the images, pushing to the compile cache only."""
+    return ws.doit("pipeline:shop", "skip_push=1", check=True, AXION_CACHE_PUSH="1", **env)
+
+
+def test_a_second_machine_takes_every_module_from_the_registry(tmp_path, private_registry):
+    registry, data, process = private_registry
+    a = machine(tmp_path, "a", registry)
+    pipeline(a)
+    assert set(compiles(a).values()) == {"compiled"}
+    built_here = modules_of(a)
+    assert len(built_here) >= 4
+
+    b = machine(tmp_path, "b", registry)
+    done = pipeline(b)
+    statuses = compiles(b)
+    assert set(statuses.values()) == {"registry-cache"}, statuses
+    assert len(statuses) == len(compiles(a))
+    assert modules_of(b) == built_here
+    assert "WARNING" not in done.stderr
+    summary = json.loads(inspect(b, "summary"))
+    assert summary["compile"]["from_cache"] == len(statuses)
+    explained = inspect(b, "explain")
+    assert f"{len(statuses)} of " in explained and "from the registry cache" in explained
+    assert "built by run " in explained and " on " in explained
+
+    # a one-module edit on B compiles that module only, and gives it to the registry
+    edited = b.app / "factory.util" / "ObjMath.py"
+    edited.write_text(edited.read_text() + "\nEDITED_ON_B = 1\n")
+    pipeline(b)
+    assert worked(compiles(b)) == {"factory.util/ObjMath.py": "compiled"}
+    # ...so A takes it after the same edit
+    (a.app / "factory.util" / "ObjMath.py").write_text(edited.read_text())
+    pipeline(a)
+    assert worked(compiles(a)) == {"factory.util/ObjMath.py": "registry-cache"}
+    assert modules_of(a) == modules_of(b)
+
+    # a damaged blob in the registry: C refuses it, compiles that module and warns
+    client = RegistryClient(registry.url)
+    repository = "team/shop.modules"
+    key = (a.build / "linux-amd64" / "modules" / "factory.shop" / "ObjCart.so.key").read_text()
+    assert key in client.all_tags(repository)
+    layer = layer_of(client.manifest(repository, key)[0], SO_TYPE)
+    hexdigest = layer["digest"].split(":", 1)[1]
+    blob = data / "docker/registry/v2/blobs/sha256" / hexdigest[:2] / hexdigest / "data"
+    damaged = bytearray(blob.read_bytes())
+    damaged[64] ^= 0xFF
+    blob.write_bytes(bytes(damaged))
+    c = machine(tmp_path, "c", registry)
+    (c.app / "factory.util" / "ObjMath.py").write_text(edited.read_text())
+    done = pipeline(c)
+    statuses = compiles(c)
+    assert statuses.pop("factory.shop/ObjCart.py") == "compiled"
+    assert set(statuses.values()) == {"registry-cache"}, statuses
+    assert "does not match its digest" in done.stderr
+    assert modules_of(c) == modules_of(a)
+
+    # the registry gone: D compiles everything here, warns once, and succeeds
+    process.terminate()
+    process.wait(10)
+    d = machine(tmp_path, "d", registry)
+    (d.app / "factory.util" / "ObjMath.py").write_text(edited.read_text())
+    done = pipeline(d)
+    assert set(compiles(d).values()) == {"compiled"}
+    assert done.stderr.count("cannot read") == 1
+    assert modules_of(d) == modules_of(a)
+    assert "compile:shop:amd64" in ran_tasks(done.stdout)
