@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from axion_build.build import toolchain as toolchains
 from axion_build.build.bootstrap import emulation_available
 from axion_build.build.cc import c_compile, host_command
 from axion_build.build.cross import (CrossCompiler, find_cross_compiler, header_paths,
@@ -122,7 +123,8 @@ IMPORT_CART = ("import os, sys, platform; "
 @needs_cross
 @pytest.mark.skipif(not emulation_available("arm64"), reason="no QEMU emulation for arm64")
 @pytest.mark.skipif(shutil.which("docker") is None, reason="no docker client")
-def test_arm64_cross_compiles_and_imports_in_the_arm64_runtime(tmp_path, base_images):
+def test_arm64_cross_compiles_and_imports_in_the_arm64_runtime(tmp_path, base_images,
+                                                               monkeypatch):
     ws = make_workspace(tmp_path)
     provision(ws)
     first = ws.doit("compile:shop", "platform=linux/arm64", check=True)
@@ -148,3 +150,18 @@ def test_arm64_cross_compiles_and_imports_in_the_arm64_runtime(tmp_path, base_im
     manifest = json.loads((ws.build / "linux-arm64" / "compiled.json").read_text())
     assert manifest["toolchain"] == "container"
     assert {elf_machine(m) for m in compiled.rglob("*.so")} == {EM_AARCH64}
+
+    # the same choice asked directly: the headers copied, and the fallback's warning
+    runtime, builder = (tag_for_platform(tag, "linux/arm64") for tag in base_images)
+    chosen = toolchains.select_toolchain("linux/arm64", runtime, builder, tmp_path / "probe")
+    assert chosen.kind == "cross" and chosen.warning == ""
+    headers = Path(chosen.headers)
+    assert (headers / "usr/include/python3.11/Python.h").is_file()
+    assert (headers / "usr/include/aarch64-linux-gnu/python3.11/pyconfig.h").is_file()
+    off = toolchains.select_toolchain("linux/arm64", runtime, builder, tmp_path / "probe",
+                                      cross=False)
+    assert (off.kind, off.warning) == ("container", "")
+    monkeypatch.setattr(toolchains, "find_cross_compiler", lambda platform: None)
+    missing = toolchains.select_toolchain("linux/arm64", runtime, builder, tmp_path / "probe")
+    assert missing.kind == "container"
+    assert missing.warning == missing_compiler_warning("linux/arm64")
