@@ -4,6 +4,7 @@
     python bench/bench.py --scale [--modules 200] [--scale-modules 2000] [--scale-services 50]
                           [--keep DIR]
     python bench/bench.py --shared [--modules 200] [--keep DIR]
+    python bench/bench.py --arm64 [--keep DIR]
 
 1. cold compile of a generated app vs `cythonize -j2` of the same modules (goal ≤ 1.0×)
 2. no-op rerun (median of 3) of the compile stage, and with --images of compile +
@@ -22,12 +23,18 @@
 --shared runs instead (bench/shared.py): two engines sharing only a registry
 8. a fresh runner with a warm shared cache vs the cold pipeline (goal <= 0.1x), and a
    one-module edit on the fresh runner vs on the warm machine (goal <= 2x)
+
+--arm64 runs instead, on copies of the example (`homechoice`):
+9. cold compile of the example's modules for linux/arm64 with the host's cross gcc vs
+   in the arm64 builder image under QEMU (`compile.cross: false`), every module checked
+   to be aarch64 code
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -78,6 +85,7 @@ print("{name} started", flush=True)
 TINY = "def value_{index}():\n    return {index}\n"
 NO_ENGINE = "unix:///nonexistent/docker.sock"  # DOCKER_HOST of a machine with no engine
 REGISTRY = "127.0.0.1:5000"  # the registry the generated configs push to (the default)
+EM_AARCH64 = (183).to_bytes(2, "little")  # an ELF file's e_machine for arm64 code
 
 
 def service_names(count: int) -> list[str]:
@@ -127,6 +135,23 @@ def write_config(config_dir: Path, modules: int, sets: int = 10, package: str = 
     (config_dir / f"{package}.yaml").write_text("\n".join(lines) + "\n")
 
 
+def timed_doit(root: Path, *args: str, command: str = "run", **extra_env: str) -> float:
+    """Seconds of one real doit `command` in the checkout `root` (fails loudly);
+    `extra_env` is added to its environment."""
+    env = dict(os.environ, AXION_CONFIG_DIR=str(root / "config"), **extra_env)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as a user runs it: with cached bytecode
+    argv = [sys.executable, "-m", "doit", command, "-f", str(ROOT / "dodo.py"),
+            "-d", str(root), "--backend", "sqlite3",
+            "--db-file", str(root / "build" / ".doit.sqlite3"), *args]
+    start = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True, env=env)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"doit {command} {' '.join(args)} failed:\n{done.stdout[-3000:]}"
+                         f"\n{done.stderr[-3000:]}")
+    return elapsed
+
+
 class Bench:
     """A generated checkout and the commands timed against it."""
 
@@ -144,18 +169,7 @@ class Bench:
     def doit(self, *args: str, command: str = "run", **extra_env: str) -> float:
         """Seconds of one real doit `command` (fails loudly); `extra_env` is added to its
         environment."""
-        env = dict(os.environ, AXION_CONFIG_DIR=str(self.root / "config"), **extra_env)
-        env.pop("PYTHONDONTWRITEBYTECODE", None)  # as a user runs it: with cached bytecode
-        argv = [sys.executable, "-m", "doit", command, "-f", str(ROOT / "dodo.py"),
-                "-d", str(self.root), "--backend", "sqlite3",
-                "--db-file", str(self.root / "build" / ".doit.sqlite3"), *args]
-        start = time.perf_counter()
-        done = subprocess.run(argv, capture_output=True, text=True, env=env)
-        elapsed = time.perf_counter() - start
-        if done.returncode != 0:
-            raise SystemExit(f"doit {command} {' '.join(args)} failed:\n{done.stdout[-3000:]}"
-                             f"\n{done.stderr[-3000:]}")
-        return elapsed
+        return timed_doit(self.root, *args, command=command, **extra_env)
 
     def noop(self, *args: str, runs: int = 3) -> float:
         """Median seconds of `runs` doit runs with nothing to do (start-up included)."""
@@ -311,6 +325,55 @@ def run_scale(options: argparse.Namespace, work: Path) -> None:
         print(f"{'doit list, ' + label:31}{seconds:7.2f} s   (no engine, goal < 0.5 s)")
 
 
+def example_checkout(root: Path) -> Path:
+    """A checkout holding a copy of the example app and its config, with its key pair."""
+    from axion_build.build.keys import provision_keys
+
+    shutil.copytree(ROOT / "examples" / "homechoice", root / "app",
+                    ignore=shutil.ignore_patterns("__pycache__", "data.config", "*.documents"))
+    config = (ROOT / "config" / "homechoice.yaml").read_text()
+    (root / "config").mkdir()
+    (root / "config" / "homechoice.yaml").write_text(
+        config.replace("app_root: ../examples/homechoice", "app_root: ../app"))
+    (root / "build").mkdir()
+    provision_keys(root / "app" / "data.config", "homechoice")
+    return root
+
+
+def arm64_compile(work: Path, cross: bool) -> tuple[float, int]:
+    """Seconds of a cold compile of the example for linux/arm64 in a checkout of its own
+    (cross gcc or emulated builder), and how many aarch64 modules it made."""
+    root = example_checkout(work / ("arm64-cross" if cross else "arm64-emulated"))
+    flags = {"AXION_COMPILE_CROSS": str(cross).lower(), "CCACHE_DISABLE": "1"}
+    timed_doit(root, "validate", "base", "platform=linux/arm64", **flags)  # bases made
+    seconds = timed_doit(root, "-n", "2", "-P", "process", "compile:homechoice",
+                         "platform=linux/arm64", **flags)
+    folder = root / "build" / "homechoice" / "linux-arm64"
+    toolchain = json.loads((folder / "compiled.json").read_text())["toolchain"]
+    if toolchain != ("cross" if cross else "container"):
+        raise SystemExit(f"linux/arm64 compiled with the {toolchain} toolchain")
+    modules = list((folder / "compiled").rglob("*.so"))
+    not_arm = [m for m in modules if m.read_bytes()[18:20] != EM_AARCH64]
+    if not modules or not_arm:
+        raise SystemExit(f"not aarch64 code: {not_arm or 'no modules'}")
+    return seconds, len(modules)
+
+
+def run_arm64(work: Path) -> None:
+    """--arm64: the example's arm64 compile with the cross gcc vs under QEMU, side by side."""
+    from axion_build.build.cross import find_cross_compiler
+
+    if find_cross_compiler("linux/arm64") is None:
+        raise SystemExit("no aarch64-linux-gnu-gcc with its libc here: "
+                         "sudo ./run provision tests installs them")
+    cross, modules = arm64_compile(work, cross=True)
+    emulated, _ = arm64_compile(work, cross=False)
+    print(f"example, linux/arm64, cold compile of {modules} modules (doit -n 2, no ccache)")
+    print(f"cross gcc on the host          {cross:7.1f} s")
+    print(f"builder image under QEMU       {emulated:7.1f} s")
+    print(f"  speed-up cross vs emulated   {ratio(emulated, cross)}")
+
+
 @contextlib.contextmanager
 def work_folder(keep: Path | None) -> Iterator[Path]:
     """The folder the projects are generated in: `keep` (created, never removed), or a
@@ -338,6 +401,8 @@ def main() -> None:
     parser.add_argument("--scale-services", type=int, default=50)
     parser.add_argument("--shared", action="store_true",
                         help="only the shared-cache rows: two engines sharing a registry")
+    parser.add_argument("--arm64", action="store_true",
+                        help="only the arm64 rows: the example's compile, cross vs emulated")
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="generate the projects in DIR and keep them (e.g. to profile)")
     options = parser.parse_args()
@@ -350,6 +415,9 @@ def main() -> None:
             from shared import run_shared
 
             run_shared(options.modules, work)
+            return
+        if options.arm64:
+            run_arm64(work)
             return
         bench = Bench(work / "checkout", options.modules)
         os.environ["CCACHE_DISABLE"] = "1"  # a cold compile is cold: no C cache

@@ -3,7 +3,8 @@
 #   scripts/provision.sh pipeline   the example's pipeline: a Docker engine with buildx,
 #                                   a registry on 127.0.0.1:5000, gcc, debootstrap, oras, the venv
 #   scripts/provision.sh [tests]    the test suite too: compose, MariaDB, Caddy,
-#                                   supervisor, QEMU for arm64, sshd, Chromium
+#                                   supervisor, QEMU and the cross gcc for arm64, sshd,
+#                                   Chromium
 # What already runs is used as it is: an engine that answers, a registry on :5000.
 # Without root it installs nothing system-wide: it names what is missing and the
 # command that installs it. Idempotent: a rerun on a provisioned machine takes seconds.
@@ -32,10 +33,11 @@ fi
 # what the example's pipeline uses (the engine and the registry: only when none answers)
 PIPELINE_PACKAGES=(gcc libc6-dev ccache debootstrap curl ca-certificates
     debian-archive-keyring xz-utils)
-# what the tests use besides
+# what the tests use besides; arm64 compiles with the cross gcc and its libc (only a
+# recommendation of gcc-aarch64-linux-gnu), the rest of arm64 runs under QEMU
 TEST_PACKAGES=(docker.io docker-registry mariadb-server libmariadb-dev pkg-config
-    caddy supervisor qemu-user-static binfmt-support openssh-server chromium
-    fonts-dejavu-core)
+    caddy supervisor qemu-user-static binfmt-support gcc-aarch64-linux-gnu
+    libc6-dev-arm64-cross openssh-server chromium fonts-dejavu-core)
 
 export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
 

@@ -253,6 +253,23 @@ def compile_in_image(image: str, platform: str, c_file: Path, out_file: Path,
     return True, output
 
 
+def copy_from_image(image: str, platform: str, paths: tuple[str, ...], dest: Path) -> list[str]:
+    """Copy `paths` out of `image` to the same paths under `dest`, without running it;
+    the paths the image had."""
+    # never started: the command only satisfies images without one
+    container = docker_cli(["create", "--platform", platform, image, "true"]).stdout.strip()
+    copied = []
+    try:
+        for path in paths:
+            target = dest / path.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if docker_cli(["cp", f"{container}:{path}", str(target)], check=False).returncode == 0:
+                copied.append(path)
+    finally:
+        docker_cli(["rm", "--force", container], check=False)
+    return copied
+
+
 def use_remote_engine(context: str, endpoint: str) -> None:
     """Send every engine call of this process (and its children) to `endpoint`.
 

@@ -1,4 +1,5 @@
-"""The C step of a compile: `gcc` on the host (through ccache) or in the builder image."""
+"""The C step of a compile: `gcc` or a cross gcc on the host (through ccache), or `gcc`
+in the builder image."""
 
 from __future__ import annotations
 
@@ -8,15 +9,28 @@ import subprocess
 from pathlib import Path
 
 from axion_build.paths import cache_root
+from axion_build.build.cross import include_flags
 from axion_build.build.toolchain import Toolchain
 
 CCACHE_DIR = cache_root() / "ccache"
 
 
-def gcc_command(include: str, cflags: tuple[str, ...], c_file: str, out_file: str) -> list[str]:
+def gcc_command(include: str, cflags: tuple[str, ...], c_file: str, out_file: str,
+                compiler: str = "gcc", includes: tuple[str, ...] = ()) -> list[str]:
     """The compile-and-link command line of one module (pure)."""
-    return ["gcc", "-shared", "-fPIC", *cflags, "-fno-strict-aliasing", "-fwrapv",
-            f"-I{include}", "-o", out_file, c_file]
+    return [compiler, "-shared", "-fPIC", *cflags, "-fno-strict-aliasing", "-fwrapv",
+            f"-I{include}", *(f"-I{folder}" for folder in includes), "-o", out_file, c_file]
+
+
+def host_command(toolchain: Toolchain, cflags: tuple[str, ...], c_file: str,
+                 out_file: str) -> list[str]:
+    """The command line of a compile on the host: native, or cross against the Python
+    headers copied from the builder image (pure)."""
+    if toolchain.cross is None:
+        return gcc_command(toolchain.interpreter.include, cflags, c_file, out_file)
+    include, *more = include_flags(toolchain.headers, toolchain.interpreter.include)
+    return gcc_command(include, cflags, c_file, out_file, compiler=toolchain.cross.command,
+                       includes=tuple(more))
 
 
 def host_environment() -> dict[str, str]:
@@ -32,8 +46,8 @@ def c_compile(toolchain: Toolchain, c_file: Path, so_file: Path, cflags: tuple[s
     """Compile `c_file` to `so_file` atomically; '' on success, else the compiler's output."""
     so_file.parent.mkdir(parents=True, exist_ok=True)
     partial = so_file.with_name(so_file.name + ".partial")
-    if toolchain.kind == "host":
-        command = gcc_command(toolchain.interpreter.include, cflags, str(c_file), str(partial))
+    if toolchain.kind in ("host", "cross"):
+        command = host_command(toolchain, cflags, str(c_file), str(partial))
         if shutil.which("ccache"):
             command.insert(0, "ccache")
         done = subprocess.run(command, capture_output=True, text=True, env=host_environment())

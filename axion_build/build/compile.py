@@ -1,7 +1,7 @@
 """Compile stage: one doit task per module, Cython `.py` → C → `.so`, per platform.
 
 Cython runs in-process (it is the same for every platform); the C step runs with
-the platform's toolchain (host or builder image, see toolchain.py). Modules share
+the platform's toolchain (host, cross or builder image, see toolchain.py). Modules share
 one Cython utility module, so each module's C file carries only its own code.
 """
 
@@ -14,6 +14,7 @@ import io
 import json
 import os
 import shutil
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,7 +65,8 @@ def manifest_path(cfg: PackageConfig, platform: str) -> Path:
 def toolchain_for(cfg: PackageConfig, platform: str) -> Toolchain:
     """The toolchain of a package's platform (memoized for the process, per config)."""
     return select_toolchain(platform, cfg.images.runtime_for(platform),
-                            cfg.images.builder_for(platform), cfg.build_dir / "toolchain")
+                            cfg.images.builder_for(platform), cfg.build_dir / "toolchain",
+                            cross=cfg.compile.cross)
 
 
 @functools.cache
@@ -102,7 +104,10 @@ class ToolchainUnchanged(NamedCheck):
         """The current fingerprint, taken once: one check serves every module task of
         the platform, and the toolchain is fixed for the process (`toolchain_for`)."""
         if not self.current:
-            self.current = toolchain_for(self.cfg, self.platform).fingerprint(self.settings)
+            toolchain = toolchain_for(self.cfg, self.platform)
+            if toolchain.warning:  # once a run: checks run in the main process only
+                print(f"axion: WARNING: {toolchain.warning}", file=sys.stderr, flush=True)
+            self.current = toolchain.fingerprint(self.settings)
         return self.current
 
     def __call__(self, task, values) -> bool:

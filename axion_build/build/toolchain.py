@@ -1,9 +1,11 @@
-"""Which toolchain compiles a platform's modules: the host's, or the builder image's.
+"""Which toolchain compiles a platform's modules: the host's gcc, a cross gcc on the
+host, or the builder image's gcc.
 
 A compiled module must import in the image's own interpreter, so the host compiles
 only when it matches that interpreter (Python minor version, extension suffix,
-architecture, glibc no newer than the image's); otherwise the C step runs inside
-the builder image.
+architecture, glibc no newer than the image's). A foreign platform compiles on the host
+with its cross gcc when one is installed (against the builder image's Python headers,
+see cross.py); otherwise the C step runs inside the builder image (under QEMU).
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import platform as host_platform
 import subprocess
 import sys
 import sysconfig
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import Cython
 
+from axion_build.build.cross import (CrossCompiler, builder_headers, find_cross_compiler,
+                                     missing_compiler_warning)
 from axion_build.config.model import native_platform
 
 PROBE = (
@@ -47,13 +51,17 @@ class Interpreter:
 
 @dataclass(frozen=True)
 class Toolchain:
-    """The C toolchain of one platform: on the host or inside a builder image."""
+    """The C toolchain of one platform: on the host, cross on the host, or inside a
+    builder image."""
 
     platform: str
-    kind: str  # "host" or "container"
+    kind: str  # "host", "cross" or "container"
     interpreter: Interpreter
     builder_image: str = ""
-    builder_id: str = ""
+    builder_id: str = ""  # container: the compiling image; cross: its headers' source
+    cross: CrossCompiler | None = None
+    headers: str = ""  # cross: the folder holding the builder image's Python headers
+    warning: str = ""  # why this platform compiles slower than it could, and the fix
 
     @property
     def ext_suffix(self) -> str:
@@ -66,6 +74,8 @@ class Toolchain:
                  self.interpreter.ext_suffix, self.builder_id, settings]
         if self.kind == "host":
             facts.append(host_compiler_version())
+        if self.cross:
+            facts.append([self.cross.target, self.cross.version, self.cross.libc])
         return hashlib.sha256(json.dumps(facts, default=str).encode()).hexdigest()[:16]
 
 
@@ -107,6 +117,24 @@ def host_matches(host: Interpreter, image: Interpreter, platform: str) -> bool:
             and version_tuple(host.libc) <= version_tuple(image.libc))
 
 
+def cross_matches(compiler: CrossCompiler, image: Interpreter) -> bool:
+    """Whether modules of the cross compiler import in the image's interpreter: its
+    machine, and a libc no newer than the image's."""
+    return (compiler.machine == image.machine
+            and bool(version_tuple(compiler.libc))
+            and version_tuple(compiler.libc) <= version_tuple(image.libc))
+
+
+def toolchain_kind(host: Interpreter, image: Interpreter, platform: str,
+                   compiler: CrossCompiler | None) -> str:
+    """'host', 'cross' or 'container': where a platform's modules compile (pure)."""
+    if host_matches(host, image, platform):
+        return "host"
+    if platform != native_platform() and compiler and cross_matches(compiler, image):
+        return "cross"
+    return "container"
+
+
 def probe_image(image: str, platform: str, cache_dir: Path) -> Interpreter:
     """The runtime image's interpreter facts, cached by image id."""
     from axion_build.adapters import docker
@@ -122,12 +150,24 @@ def probe_image(image: str, platform: str, cache_dir: Path) -> Interpreter:
 
 
 def select_toolchain(platform: str, runtime_image: str, builder_image: str,
-                     cache_dir: Path) -> Toolchain:
-    """The host toolchain when it matches the runtime image, else the builder image's."""
+                     cache_dir: Path, cross: bool = True) -> Toolchain:
+    """The host toolchain when it matches the runtime image; for a foreign platform its
+    cross compiler when installed (and `cross`); else the builder image's."""
     from axion_build.adapters import docker
 
     image = probe_image(runtime_image, platform, cache_dir)
-    if host_matches(host_interpreter(), image, platform):
+    foreign = platform != native_platform()
+    compiler = find_cross_compiler(platform) if cross and foreign else None
+    kind = toolchain_kind(host_interpreter(), image, platform, compiler)
+    if kind == "host":
         return Toolchain(platform=platform, kind="host", interpreter=host_interpreter())
-    return Toolchain(platform=platform, kind="container", interpreter=image,
-                     builder_image=builder_image, builder_id=docker.image_id(builder_image))
+    container = Toolchain(platform=platform, kind="container", interpreter=image,
+                          builder_image=builder_image, builder_id=docker.image_id(builder_image))
+    if kind == "cross" and compiler:
+        headers = builder_headers(builder_image, container.builder_id, platform,
+                                  image.include, compiler.target)
+        if headers:
+            return replace(container, kind="cross", cross=compiler, headers=str(headers))
+    if cross and foreign and compiler is None:
+        return replace(container, warning=missing_compiler_warning(platform))
+    return container

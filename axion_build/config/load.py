@@ -112,6 +112,7 @@ def parse_config(doc: Mapping, path: Path) -> PackageConfig:
             exclude=tuple(comp.get("exclude") or ()),
             directives=tuple(sorted((comp.get("directives") or {"language_level": 3}).items())),
             cflags=tuple(comp.get("cflags") or ("-O2",)),
+            cross=comp.get("cross", True),
         ),
         images=ImageSpec(**sections["images"]),
         registry=RegistrySpec(**sections["registry"]),

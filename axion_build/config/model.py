@@ -13,7 +13,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
     "package": {"name": "str", "app_root": "str"},
     "build": {"folder": "str"},
     "compile": {"factory_sets": "list", "exclude": "list", "directives": "dict",
-                "cflags": "list"},
+                "cflags": "list", "cross": "bool"},
     "images": {"base_image": "str", "base_runtime_image": "str", "bootstrap": "bool",
                "suite": "str", "debian_mirror": "str", "requirements_file": "str",
                "requirements_ai_file": "str", "arm_exclude_file": "str",
@@ -66,6 +66,7 @@ class CompileSpec:
     exclude: tuple[str, ...] = ()
     directives: tuple[tuple[str, Any], ...] = (("language_level", 3),)
     cflags: tuple[str, ...] = ("-O2",)
+    cross: bool = True  # a foreign platform compiles with its cross gcc when installed
 
 
 @dataclass(frozen=True)

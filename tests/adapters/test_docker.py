@@ -171,3 +171,15 @@ def test_compile_in_image_mounts_source_and_output(runtime_base, tmp_path: Path)
     failed, output = docker.compile_in_image(runtime_base, native_platform(), source, out,
                                              ["sh", "-c", "echo broken >&2; exit 1"])
     assert not failed and "broken" in output
+
+
+def test_copy_from_image_copies_what_it_has_without_running_it(tiny_image, tmp_path: Path):
+    tag, token = tiny_image
+    copied = docker.copy_from_image(tag, native_platform(), ("/greeting", "/etc/os-release.d",
+                                                             "/usr/lib/os-release"), tmp_path)
+    assert copied == ["/greeting", "/usr/lib/os-release"]
+    assert (tmp_path / "greeting").read_text() == f"hello {token}\n"
+    assert "ID=debian" in (tmp_path / "usr" / "lib" / "os-release").read_text()
+    assert not (tmp_path / "etc" / "os-release.d").exists()
+    # the container it made is gone
+    assert docker.docker_cli(["ps", "-aq", "--filter", f"ancestor={tag}"]).stdout.split() == []
