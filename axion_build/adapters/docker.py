@@ -220,56 +220,6 @@ def run_output(image: str, command: list[str], *, platform: str | None = None) -
     return docker_cli([*args, image, *command]).stdout
 
 
-# runs in the builder: the C file arrives as a tar on stdin, the built module leaves as a
-# tar on stdout, the compiler speaks on stderr; nothing is mounted, so a remote engine works
-IN_CONTAINER = 'set -e; mkdir -p /in /out; tar -x -C /in; "$@" >&2; tar -c -C /out .'
-
-
-def compile_in_image(image: str, platform: str, c_file: Path, out_file: Path,
-                     command: list[str]) -> tuple[bool, str]:
-    """Run a C compile inside `image`: `c_file` is sent in as /in/<name>, and /out/<name of
-    out_file> comes back as `out_file`, both through the engine (no shared folders)."""
-    import io
-    import tarfile
-
-    sent = io.BytesIO()
-    with tarfile.open(fileobj=sent, mode="w") as archive:
-        archive.add(c_file, arcname=c_file.name)
-    ensure_remote_context()
-    done = subprocess.run(["docker", "run", "-i", "--rm", "--network", "none",
-                           "--platform", platform, image, "sh", "-c", IN_CONTAINER, "sh",
-                           *command], input=sent.getvalue(), capture_output=True)
-    output = done.stderr.decode(errors="replace")
-    if done.returncode != 0:
-        return False, output
-    try:
-        with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
-            member = archive.extractfile(f"./{out_file.name}")
-            data = member.read() if member else b""
-    except (tarfile.TarError, KeyError) as exc:
-        return False, f"{output}\nno {out_file.name} came back from the builder: {exc}"
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    out_file.write_bytes(data)
-    return True, output
-
-
-def copy_from_image(image: str, platform: str, paths: tuple[str, ...], dest: Path) -> list[str]:
-    """Copy `paths` out of `image` to the same paths under `dest`, without running it;
-    the paths the image had."""
-    # never started: the command only satisfies images without one
-    container = docker_cli(["create", "--platform", platform, image, "true"]).stdout.strip()
-    copied = []
-    try:
-        for path in paths:
-            target = dest / path.lstrip("/")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if docker_cli(["cp", f"{container}:{path}", str(target)], check=False).returncode == 0:
-                copied.append(path)
-    finally:
-        docker_cli(["rm", "--force", container], check=False)
-    return copied
-
-
 def use_remote_engine(context: str, endpoint: str) -> None:
     """Send every engine call of this process (and its children) to `endpoint`.
 

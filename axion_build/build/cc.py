@@ -53,9 +53,9 @@ def c_compile(toolchain: Toolchain, c_file: Path, so_file: Path, cflags: tuple[s
         done = subprocess.run(command, capture_output=True, text=True, env=host_environment())
         output, ok = done.stdout + done.stderr, done.returncode == 0
     else:
-        from axion_build.adapters import docker
+        from axion_build.adapters import builder
 
-        ok, output = docker.compile_in_image(
+        ok, output = builder.compile_in_image(
             toolchain.builder_image, toolchain.platform, c_file, partial,
             gcc_command(toolchain.interpreter.include, cflags, "/in/" + c_file.name,
                         "/out/" + partial.name))

@@ -94,14 +94,14 @@ def builder_headers(builder_image: str, builder_id: str, platform: str, include:
                     target: str) -> Path | None:
     """The builder image's Python headers, copied once per image id into the machine's
     cache; None when the image has no `include` folder (no python3-dev)."""
-    from axion_build.adapters import docker
+    from axion_build.adapters import builder
 
     folder = HEADERS_CACHE / builder_id.removeprefix("sha256:")[:24]
     if folder.is_dir():
         return folder
     partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
-    copied = docker.copy_from_image(builder_image, platform, header_paths(include, target),
+    copied = builder.copy_from_image(builder_image, platform, header_paths(include, target),
                                     partial)
     if include not in copied:
         shutil.rmtree(partial, ignore_errors=True)

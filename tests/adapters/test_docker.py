@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from axion_build.adapters import docker, transfer
+from axion_build.adapters import builder, docker, transfer
 from axion_build.config.model import ImageSpec, RegistrySpec, native_platform
 from tasks.base import base_image_tasks
 
@@ -164,18 +164,18 @@ def test_compile_in_image_mounts_source_and_output(runtime_base, tmp_path: Path)
     source.parent.mkdir()
     source.write_text("payload\n")
     out = tmp_path / "out" / "module.out"
-    ok, output = docker.compile_in_image(runtime_base, native_platform(), source, out,
+    ok, output = builder.compile_in_image(runtime_base, native_platform(), source, out,
                                          ["sh", "-c", "cp /in/module.txt /out/module.out"])
     assert ok, output
     assert out.read_text() == "payload\n"
-    failed, output = docker.compile_in_image(runtime_base, native_platform(), source, out,
+    failed, output = builder.compile_in_image(runtime_base, native_platform(), source, out,
                                              ["sh", "-c", "echo broken >&2; exit 1"])
     assert not failed and "broken" in output
 
 
 def test_copy_from_image_copies_what_it_has_without_running_it(tiny_image, tmp_path: Path):
     tag, token = tiny_image
-    copied = docker.copy_from_image(tag, native_platform(), ("/greeting", "/etc/os-release.d",
+    copied = builder.copy_from_image(tag, native_platform(), ("/greeting", "/etc/os-release.d",
                                                              "/usr/lib/os-release"), tmp_path)
     assert copied == ["/greeting", "/usr/lib/os-release"]
     assert (tmp_path / "greeting").read_text() == f"hello {token}\n"
