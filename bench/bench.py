@@ -368,10 +368,34 @@ def run_arm64(work: Path) -> None:
                          "sudo ./run provision tests installs them")
     cross, modules = arm64_compile(work, cross=True)
     emulated, _ = arm64_compile(work, cross=False)
+    amd64 = cold_pipeline(work, "linux/amd64")
+    both = cold_pipeline(work, "linux/amd64,linux/arm64")
     print(f"example, linux/arm64, cold compile of {modules} modules (doit -n 2, no ccache)")
     print(f"cross gcc on the host          {cross:7.1f} s")
     print(f"builder image under QEMU       {emulated:7.1f} s")
     print(f"  speed-up cross vs emulated   {ratio(emulated, cross)}")
+    print("example, cold pipeline (skip_push=1, no ccache, no build cache, bases made)")
+    print(f"linux/amd64                    {amd64:7.1f} s")
+    print(f"linux/amd64,linux/arm64        {both:7.1f} s")
+    print(f"  ratio multi-arch / amd64     {ratio(both, amd64)}   (goal <= 1.5x)")
+
+
+def cold_pipeline(work: Path, platforms: str) -> float:
+    """Seconds of the example's pipeline for `platforms` in a new checkout, with no C
+    cache and BuildKit's build cache emptied first (the bases are made beforehand)."""
+    root = example_checkout(work / ("pipeline-" + platforms.replace("/", "-").replace(",", "+")))
+    flags = {"CCACHE_DISABLE": "1"}
+    timed_doit(root, "validate", "base", f"platform={platforms}", **flags)
+    subprocess.run(["docker", "builder", "prune", "-af"], check=True, capture_output=True)
+    seconds = timed_doit(root, "-n", "2", "-P", "process", "pipeline:homechoice",
+                         f"platform={platforms}", "skip_push=1", **flags)
+    for platform in platforms.split(","):
+        compiled = root / "build" / "homechoice" / platform.replace("/", "-") / "compiled"
+        if not list(compiled.rglob("*.so")):
+            raise SystemExit(f"no compiled modules for {platform}")
+    assert_images("homechoice", ["latest", "web", *(["latest-arm64", "web-arm64"]
+                                                   if "arm64" in platforms else [])])
+    return seconds
 
 
 @contextlib.contextmanager

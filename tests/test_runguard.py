@@ -34,7 +34,9 @@ def wait_for_lock_holder(ws, first: subprocess.Popen) -> None:
 def test_second_run_waits_then_finds_everything_done(tmp_path, base_images):
     ws = make_workspace(tmp_path)
     provision(ws)
-    first = start(ws, "compile:shop")
+    # the first run compiles every module itself (no registry cache, no C cache), so it
+    # still holds the lock when the second run starts
+    first = start(ws, "compile:shop", AXION_CACHE_PULL="0", CCACHE_DISABLE="1")
     wait_for_lock_holder(ws, first)
     refused = ws.doit("compile:shop", AXION_LOCK_WAIT="0")
     assert refused.returncode == 3
