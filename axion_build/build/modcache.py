@@ -196,7 +196,8 @@ class SharedCache:
                           ARTIFACT_TYPE, {KEY_ANNOTATION: key},
                           plain_http=registry_base_url(registry).startswith("http:"),
                           username=registry.username, password=registry.password)
-            self.counts["pushed"] += 1
+            with self.lock:  # pushes run in several threads
+                self.counts["pushed"] += 1
         except OrasError as exc:
             stop = any(w in str(exc).lower() for w in UNREACHABLE_WORDS) or "no oras" in str(exc)
             if self.push or not stop:
