@@ -21,6 +21,7 @@ import socket
 import sys
 import tempfile
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -46,12 +47,19 @@ from axion_build.names import module_cache_repository
 
 FETCHERS = 8
 PUSHERS = 4
+PUSH_TRIES = 3
 TIMEOUT = 5.0
 # what a push error says when the registry is not there (then pushing stops for the run)
 UNREACHABLE_WORDS = ("connection refused", "no such host", "i/o timeout", "unauthorized",
                      "denied", "timed out")
 
 Candidates = Callable[[], list[tuple[str, Path]]]
+
+
+def unreachable(exc: OrasError) -> bool:
+    """Whether a push error means the registry (or oras) is not there for this run."""
+    text = str(exc).lower()
+    return any(word in text for word in UNREACHABLE_WORDS) or "no oras" in text
 
 
 def in_worker() -> bool:
@@ -190,16 +198,11 @@ class SharedCache:
         try:
             if not self.push:
                 return
-            registry = self.cfg.registry
-            push_artifact(f"{registry.url}/{self.repository}:{key}", staging,
-                          [("module.so", SO_TYPE), ("record.json", RECORD_TYPE)],
-                          ARTIFACT_TYPE, {KEY_ANNOTATION: key},
-                          plain_http=registry_base_url(registry).startswith("http:"),
-                          username=registry.username, password=registry.password)
+            self.push_with_retry(key, staging)
             with self.lock:  # pushes run in several threads
                 self.counts["pushed"] += 1
         except OrasError as exc:
-            stop = any(w in str(exc).lower() for w in UNREACHABLE_WORDS) or "no oras" in str(exc)
+            stop = unreachable(exc)
             if self.push or not stop:
                 self.warn(f"push to {self.where} failed ({exc})"
                           + ("; not pushing more this run" if stop else ""))
@@ -207,6 +210,26 @@ class SharedCache:
                 self.push = False
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+    def push_with_retry(self, key: str, staging: Path) -> None:
+        """`oras push`, tried again after a refusal other than "not there".
+
+        Two runners uploading the same blob at once can make the registry refuse one
+        upload ("digest invalid"); the blob is whole by the time the second try runs.
+        """
+        registry = self.cfg.registry
+        for attempt in range(PUSH_TRIES):
+            try:
+                push_artifact(f"{registry.url}/{self.repository}:{key}", staging,
+                              [("module.so", SO_TYPE), ("record.json", RECORD_TYPE)],
+                              ARTIFACT_TYPE, {KEY_ANNOTATION: key},
+                              plain_http=registry_base_url(registry).startswith("http:"),
+                              username=registry.username, password=registry.password)
+                return
+            except OrasError as exc:
+                if attempt + 1 == PUSH_TRIES or unreachable(exc):
+                    raise
+                time.sleep(0.2 * (attempt + 1))
 
     def finish(self) -> dict:
         """Wait for the pushes; what the cache did for this platform."""
