@@ -4,7 +4,7 @@
     python bench/bench.py --scale [--modules 200] [--scale-modules 2000] [--scale-services 50]
                           [--keep DIR]
     python bench/bench.py --shared [--modules 200] [--keep DIR]
-    python bench/bench.py --arm64 [--keep DIR]
+    python bench/bench.py --arm64 | --multiarch [--keep DIR]
 
 1. cold compile of a generated app vs `cythonize -j2` of the same modules (goal ≤ 1.0×)
 2. no-op rerun (median of 3) of the compile stage, and with --images of compile +
@@ -28,6 +28,9 @@
 9. cold compile of the example's modules for linux/arm64 with the host's cross gcc vs
    in the arm64 builder image under QEMU (`compile.cross: false`), every module checked
    to be aarch64 code
+10. the example's cold pipeline for linux/amd64,linux/arm64 vs linux/amd64 alone
+   (skip_push, no C cache, BuildKit's cache emptied; goal <= 1.5x); --multiarch runs
+   only this row
 """
 
 from __future__ import annotations
@@ -359,21 +362,24 @@ def arm64_compile(work: Path, cross: bool) -> tuple[float, int]:
     return seconds, len(modules)
 
 
-def run_arm64(work: Path) -> None:
-    """--arm64: the example's arm64 compile with the cross gcc vs under QEMU, side by side."""
+def run_arm64(work: Path, pipelines_only: bool = False) -> None:
+    """--arm64: the example's arm64 compile with the cross gcc vs under QEMU, side by side,
+    then its cold pipeline multi-arch vs amd64 (only that with `pipelines_only`)."""
     from axion_build.build.cross import find_cross_compiler
 
     if find_cross_compiler("linux/arm64") is None:
         raise SystemExit("no aarch64-linux-gnu-gcc with its libc here: "
                          "sudo ./run provision tests installs them")
-    cross, modules = arm64_compile(work, cross=True)
-    emulated, _ = arm64_compile(work, cross=False)
+    if not pipelines_only:
+        cross, modules = arm64_compile(work, cross=True)
+        emulated, _ = arm64_compile(work, cross=False)
     amd64 = cold_pipeline(work, "linux/amd64")
     both = cold_pipeline(work, "linux/amd64,linux/arm64")
-    print(f"example, linux/arm64, cold compile of {modules} modules (doit -n 2, no ccache)")
-    print(f"cross gcc on the host          {cross:7.1f} s")
-    print(f"builder image under QEMU       {emulated:7.1f} s")
-    print(f"  speed-up cross vs emulated   {ratio(emulated, cross)}")
+    if not pipelines_only:
+        print(f"example, linux/arm64, cold compile of {modules} modules (doit -n 2, no ccache)")
+        print(f"cross gcc on the host          {cross:7.1f} s")
+        print(f"builder image under QEMU       {emulated:7.1f} s")
+        print(f"  speed-up cross vs emulated   {ratio(emulated, cross)}")
     print("example, cold pipeline (skip_push=1, no ccache, no build cache, bases made)")
     print(f"linux/amd64                    {amd64:7.1f} s")
     print(f"linux/amd64,linux/arm64        {both:7.1f} s")
@@ -427,6 +433,8 @@ def main() -> None:
                         help="only the shared-cache rows: two engines sharing a registry")
     parser.add_argument("--arm64", action="store_true",
                         help="only the arm64 rows: the example's compile, cross vs emulated")
+    parser.add_argument("--multiarch", action="store_true",
+                        help="only the cold pipeline rows: multi-arch vs amd64")
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="generate the projects in DIR and keep them (e.g. to profile)")
     options = parser.parse_args()
@@ -440,8 +448,8 @@ def main() -> None:
 
             run_shared(options.modules, work)
             return
-        if options.arm64:
-            run_arm64(work)
+        if options.arm64 or options.multiarch:
+            run_arm64(work, pipelines_only=options.multiarch)
             return
         bench = Bench(work / "checkout", options.modules)
         os.environ["CCACHE_DISABLE"] = "1"  # a cold compile is cold: no C cache
