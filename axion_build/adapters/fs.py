@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from pathlib import Path
 
 
 def partial_path(path: Path) -> Path:
-    """Where `path` is staged before it is swapped in (same folder: the rename is atomic)."""
-    return path.with_name(path.name + ".partial")
+    """Where `path` is staged before it is swapped in: the same folder (the rename is
+    atomic), a name of this process and thread's own (two writers never share one)."""
+    return path.with_name(f"{path.name}.partial-{os.getpid()}-{threading.get_ident()}")
 
 
 def write_atomic(path: Path, data: str | bytes, mode: int | None = None) -> Path:
