@@ -40,6 +40,7 @@ import contextlib
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -390,7 +391,8 @@ def cold_pipeline(work: Path, platforms: str) -> float:
     """Seconds of the example's pipeline for `platforms` in a new checkout, with no C
     cache and BuildKit's build cache emptied first (the bases are made beforehand)."""
     root = example_checkout(work / ("pipeline-" + platforms.replace("/", "-").replace(",", "+")))
-    flags = {"CCACHE_DISABLE": "1"}
+    # cold means nothing from the registry cache either: no module, no image held there
+    flags = {"CCACHE_DISABLE": "1", "AXION_CACHE_PULL": "0", "AXION_CACHE_PUSH": "0"}
     timed_doit(root, "validate", "base", f"platform={platforms}", **flags)
     subprocess.run(["docker", "builder", "prune", "-af"], check=True, capture_output=True)
     seconds = timed_doit(root, "-n", "2", "-P", "process", "pipeline:homechoice",
@@ -399,6 +401,11 @@ def cold_pipeline(work: Path, platforms: str) -> float:
         compiled = root / "build" / "homechoice" / platform.replace("/", "-") / "compiled"
         if not list(compiled.rglob("*.so")):
             raise SystemExit(f"no compiled modules for {platform}")
+    with sqlite3.connect(root / "build" / "records.sqlite3") as db:
+        taken = db.execute("SELECT count(*) FROM log_build_compile WHERE CompileStatus "
+                           "= 'registry-cache'").fetchone()[0]
+    if taken:
+        raise SystemExit(f"a cold pipeline took {taken} modules from the registry cache")
     assert_images("homechoice", ["latest", "web", *(["latest-arm64", "web-arm64"]
                                                    if "arm64" in platforms else [])])
     return seconds
