@@ -62,7 +62,15 @@ def bridge_address() -> str:
     """This machine's address on the engine's default bridge (not loopback)."""
     done = docker("network", "inspect", "bridge", "--format",
                   "{{range .IPAM.Config}}{{.Gateway}}{{end}}", check=False)
-    return done.stdout.strip()
+    if done.stdout.strip():
+        return done.stdout.strip()
+    # an engine that leaves the gateway out of IPAM still holds it on its bridge device
+    name = docker("network", "inspect", "bridge", "--format",
+                  '{{index .Options "com.docker.network.bridge.name"}}', check=False)
+    shown = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev",
+                            name.stdout.strip() or "docker0"], capture_output=True, text=True)
+    fields = shown.stdout.split()
+    return fields[fields.index("inet") + 1].split("/")[0] if "inet" in fields else ""
 
 
 def test_a_plain_http_registry_off_loopback_is_named_as_such(bases_registry, tmp_path):
