@@ -387,6 +387,15 @@ def run_arm64(work: Path, pipelines_only: bool = False) -> None:
     print(f"  ratio multi-arch / amd64     {ratio(both, amd64)}   (goal <= 1.5x)")
 
 
+def remove_package_images(package: str) -> None:
+    """Remove every image of `package`: one with the same inputs would be up to date."""
+    tags = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}",
+                           f"axion-{package}"], check=True, capture_output=True, text=True)
+    if tags.stdout.split():
+        subprocess.run(["docker", "image", "rm", "-f", *tags.stdout.split()], check=True,
+                       capture_output=True)
+
+
 def cold_pipeline(work: Path, platforms: str) -> float:
     """Seconds of the example's pipeline for `platforms` in a new checkout, with no C
     cache, BuildKit's build cache emptied and no image of the package left (the bases
@@ -396,12 +405,7 @@ def cold_pipeline(work: Path, platforms: str) -> float:
     flags = {"CCACHE_DISABLE": "1", "AXION_CACHE_PULL": "0", "AXION_CACHE_PUSH": "0"}
     timed_doit(root, "validate", "base", f"platform={platforms}", **flags)
     subprocess.run(["docker", "builder", "prune", "-af"], check=True, capture_output=True)
-    # and no image of the package: one with the same inputs would count as up to date
-    tags = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}",
-                           "axion-homechoice"], check=True, capture_output=True, text=True)
-    if tags.stdout.split():
-        subprocess.run(["docker", "image", "rm", "-f", *tags.stdout.split()], check=True,
-                       capture_output=True)
+    remove_package_images("homechoice")
     seconds = timed_doit(root, "-n", "2", "-P", "process", "pipeline:homechoice",
                          f"platform={platforms}", "skip_push=1", **flags)
     for platform in platforms.split(","):

@@ -31,7 +31,7 @@ sys.path[:0] = [str(HERE.parent / "tests"), str(HERE)]
 from engine2 import start_engine, stop_engine  # noqa: E402
 from registryd import start_registry  # noqa: E402
 
-from bench import PROBE, SERVICES, Bench, ratio  # noqa: E402
+from bench import PROBE, SERVICES, Bench, ratio, remove_package_images  # noqa: E402
 
 
 def statuses(root: Path, query: str) -> list[str]:
@@ -82,6 +82,7 @@ def run_shared(modules: int, work: Path) -> None:
         env = {"AXION_REGISTRY_URL": registry, "AXION_REGISTRY_NAMESPACE": "bench",
                "CCACHE_DISABLE": "1"}
         a = Bench(work / "a", modules, package="shared")
+        remove_package_images("shared")  # cold: no image of an earlier bench run either
         cold = a.doit("-n", "2", "-P", "process", "pipeline:shared", **env)
         shutil.copytree(a.root, work / "b", ignore=shutil.ignore_patterns("build"))
         (work / "b" / "build").mkdir()
