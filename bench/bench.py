@@ -363,28 +363,48 @@ def arm64_compile(work: Path, cross: bool) -> tuple[float, int]:
     return seconds, len(modules)
 
 
-def run_arm64(work: Path, pipelines_only: bool = False) -> None:
+def run_arm64(work: Path) -> None:
     """--arm64: the example's arm64 compile with the cross gcc vs under QEMU, side by side,
-    then its cold pipeline multi-arch vs amd64 (only that with `pipelines_only`)."""
+    then the --multiarch rows."""
+    cross, modules = arm64_compile(work, cross=True)
+    emulated, _ = arm64_compile(work, cross=False)
+    print(f"example, linux/arm64, cold compile of {modules} modules (doit -n 2, no ccache)")
+    print(f"cross gcc on the host          {cross:7.1f} s")
+    print(f"builder image under QEMU       {emulated:7.1f} s")
+    print(f"  speed-up cross vs emulated   {ratio(emulated, cross)}")
+    run_multiarch(work)
+
+
+def run_multiarch(work: Path) -> None:
+    """--multiarch: the example's cold pipeline, multi-arch vs amd64 alone."""
+    amd64 = cold_pipeline(work, "linux/amd64")
+    both = cold_pipeline(work, "linux/amd64,linux/arm64")
+    print("example, cold pipeline (skip_push=1, no ccache, no build cache, bases made)")
+    print(f"linux/amd64                    {amd64:7.1f} s")
+    print(f"linux/amd64,linux/arm64        {both:7.1f} s")
+    print(f"  ratio multi-arch / amd64     {ratio(both, amd64)}   (goal <= 1.5x)")
+
+
+def needs_cross_compiler() -> None:
+    """Stop unless the host has the arm64 cross gcc (the arm64 rows time it)."""
     from axion_build.build.cross import find_cross_compiler
 
     if find_cross_compiler("linux/arm64") is None:
         raise SystemExit("no aarch64-linux-gnu-gcc with its libc here: "
                          "sudo ./run provision tests installs them")
-    if not pipelines_only:
-        cross, modules = arm64_compile(work, cross=True)
-        emulated, _ = arm64_compile(work, cross=False)
-    amd64 = cold_pipeline(work, "linux/amd64")
-    both = cold_pipeline(work, "linux/amd64,linux/arm64")
-    if not pipelines_only:
-        print(f"example, linux/arm64, cold compile of {modules} modules (doit -n 2, no ccache)")
-        print(f"cross gcc on the host          {cross:7.1f} s")
-        print(f"builder image under QEMU       {emulated:7.1f} s")
-        print(f"  speed-up cross vs emulated   {ratio(emulated, cross)}")
-    print("example, cold pipeline (skip_push=1, no ccache, no build cache, bases made)")
-    print(f"linux/amd64                    {amd64:7.1f} s")
-    print(f"linux/amd64,linux/arm64        {both:7.1f} s")
-    print(f"  ratio multi-arch / amd64     {ratio(both, amd64)}   (goal <= 1.5x)")
+
+
+def statuses(root: Path, query: str) -> list[str]:
+    """One column of the last recorded run's rows (`query` selects it by BuildGuid = ?)."""
+    with sqlite3.connect(root / "build" / "records.sqlite3") as db:
+        guid = db.execute("SELECT BuildGuid FROM log_build_run ORDER BY StartTime DESC "
+                          "LIMIT 1").fetchone()[0]
+        return [row[0] for row in db.execute(query, (guid,))]
+
+
+def compile_statuses(root: Path) -> list[str]:
+    """The compile status of each module in the last recorded run of `root`."""
+    return statuses(root, "SELECT CompileStatus FROM log_build_compile WHERE BuildGuid = ?")
 
 
 def remove_package_images(package: str) -> None:
@@ -412,9 +432,7 @@ def cold_pipeline(work: Path, platforms: str) -> float:
         compiled = root / "build" / "homechoice" / platform.replace("/", "-") / "compiled"
         if not list(compiled.rglob("*.so")):
             raise SystemExit(f"no compiled modules for {platform}")
-    with sqlite3.connect(root / "build" / "records.sqlite3") as db:
-        taken = db.execute("SELECT count(*) FROM log_build_compile WHERE CompileStatus "
-                           "= 'registry-cache'").fetchone()[0]
+    taken = compile_statuses(root).count("registry-cache")
     if taken:
         raise SystemExit(f"a cold pipeline took {taken} modules from the registry cache")
     assert_images("homechoice", ["latest", "web", *(["latest-arm64", "web-arm64"]
@@ -467,7 +485,8 @@ def main() -> None:
             run_shared(options.modules, work)
             return
         if options.arm64 or options.multiarch:
-            run_arm64(work, pipelines_only=options.multiarch)
+            needs_cross_compiler()
+            (run_multiarch if options.multiarch else run_arm64)(work)
             return
         bench = Bench(work / "checkout", options.modules)
         os.environ["CCACHE_DISABLE"] = "1"  # a cold compile is cold: no C cache

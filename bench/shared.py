@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 import time
@@ -31,19 +30,7 @@ sys.path[:0] = [str(HERE.parent / "tests"), str(HERE)]
 from engine2 import start_engine, stop_engine  # noqa: E402
 from registryd import start_registry  # noqa: E402
 
-from bench import PROBE, SERVICES, Bench, ratio, remove_package_images  # noqa: E402
-
-
-def statuses(root: Path, query: str) -> list[str]:
-    """One column of the last recorded run's rows (`query` selects it by BuildGuid = ?)."""
-    with sqlite3.connect(root / "build" / "records.sqlite3") as db:
-        guid = db.execute("SELECT BuildGuid FROM log_build_run ORDER BY StartTime DESC "
-                          "LIMIT 1").fetchone()[0]
-        return [row[0] for row in db.execute(query, (guid,))]
-
-
-def compile_statuses(root: Path) -> list[str]:
-    return statuses(root, "SELECT CompileStatus FROM log_build_compile WHERE BuildGuid = ?")
+from bench import PROBE, SERVICES, Bench, compile_statuses, ratio, remove_package_images, statuses  # noqa: E402
 
 
 def image_steps(root: Path) -> list[str]:
