@@ -12,7 +12,7 @@ from axion_build.build.bootstrap import (
     build_base_image,
     is_current,
 )
-from axion_build.build.compile import target_platforms
+from axion_build.build.context import base_platforms
 from axion_build.build.sharedbases import BaseShare, BaseShared, share_of
 from axion_build.config.flags import current_flags
 from axion_build.config.model import ImageSpec
@@ -24,7 +24,7 @@ def task_base() -> Iterator[dict]:
     seen = set()
     refresh = current_flags().pull_bases
     for cfg in PACKAGES.valid():
-        platforms = target_platforms(cfg)
+        platforms = base_platforms(cfg)
         tasks = (base_image_tasks(cfg.images, platforms, share_of(cfg)) if cfg.images.bootstrap
                  else pull_tasks(cfg, platforms, refresh))
         for task in tasks:

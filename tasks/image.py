@@ -6,11 +6,12 @@ from collections.abc import Iterator
 
 from doit.tools import config_changed
 
-from axion_build.build.compile import base_deps, manifest_path, target_platforms
+from axion_build.build.compile import manifest_path, target_platforms
 from axion_build.build.context import (
     app_dir,
     context_manifest_path,
     context_settings,
+    image_base_deps,
     source_inputs,
     write_context,
 )
@@ -48,7 +49,7 @@ def platform_tasks(cfg: PackageConfig, platform: str, suffix: str) -> Iterator[d
         "file_dep": [str(p) for p in requirement_files if p.is_file()],
         "targets": [str(wheelhouse_stamp(cfg, platform))],
         "uptodate": [REFRESH_STAMPS],
-        "task_dep": [f"validate:{cfg.name}", *base_deps(cfg, platform)],
+        "task_dep": [f"validate:{cfg.name}", *image_base_deps(cfg, platform)],
         "meta": meta(cfg, platform),
     }
     context_name = f"{cfg.name}:context{suffix}"
@@ -67,7 +68,7 @@ def platform_tasks(cfg: PackageConfig, platform: str, suffix: str) -> Iterator[d
             "name": f"{cfg.name}:{target}{suffix}",
             "actions": [(build_target, [cfg, target, platform])],
             "uptodate": [ImageCurrent(cfg, target, platform)],
-            "task_dep": [f"image:{context_name}", *base_deps(cfg, platform)],
+            "task_dep": [f"image:{context_name}", *image_base_deps(cfg, platform)],
             "meta": meta(cfg, platform, service=target, tag=image_tag(cfg, target, platform)),
             "verbosity": 1,
         }

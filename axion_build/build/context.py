@@ -18,13 +18,15 @@ import shutil
 from pathlib import Path
 
 from axion_build.build.apptree import platform_slug, python_files
-from axion_build.build.compile import compiled_dir, manifest_path
-from axion_build.config.model import PackageConfig
+from axion_build.build.compile import base_deps, compiled_dir, manifest_path, target_platforms
+from axion_build.config.model import PackageConfig, native_platform
 from axion_build.render import render
 from axion_build.build.wheels import arm_excluded, read_excludes
 
 SKIPPED_RESOURCES = ("resource.docker", "resource.notes")
 TEMPLATE = "dockerfiles/package.dockerfile.j2"
+# beside a foreign platform's wheels: uv's `--python-platform` of its interpreter
+PYTHON_PLATFORM_FILE = "python-platform"
 
 
 def context_dir(cfg: PackageConfig, platform: str) -> Path:
@@ -47,12 +49,49 @@ def wheelhouse_dir(cfg: PackageConfig, platform: str) -> Path:
     return cfg.build_dir / platform_slug(platform) / "wheelhouse"
 
 
+def venv_platform(cfg: PackageConfig, platform: str) -> str:
+    """The platform whose builder image makes `platform`'s venv (pure).
+
+    A foreign platform's venv is made by the host's own builder: uv installs that
+    platform's wheels without running them, so the builder stage runs nothing under
+    emulation. It is made in the platform's own builder with `compile.cross: false`, and
+    with a buildx builder of this engine named in `deployment.buildx.builder`, whose node
+    for the platform may be a native one.
+    """
+    native = native_platform()
+    named_builder = cfg.deployment.builder and not cfg.deployment.endpoint
+    if platform == native or not cfg.compile.cross or named_builder:
+        return platform
+    return native
+
+
+def venv_builder(cfg: PackageConfig, platform: str) -> str:
+    """The builder image the venv of `platform`'s images is made in."""
+    return cfg.images.builder_for(venv_platform(cfg, platform))
+
+
+def base_platforms(cfg: PackageConfig) -> tuple[str, ...]:
+    """Every platform whose bases a package's run needs: its targets, and the host's when
+    its builder makes a foreign platform's venv."""
+    platforms = target_platforms(cfg)
+    return tuple(dict.fromkeys([*platforms, *(venv_platform(cfg, p) for p in platforms)]))
+
+
+def image_base_deps(cfg: PackageConfig, platform: str) -> list[str]:
+    """The base tasks `platform`'s wheelhouse and images need."""
+    maker = venv_platform(cfg, platform)
+    return list(dict.fromkeys([*base_deps(cfg, platform), *base_deps(cfg, maker)]))
+
+
 def dockerfile_context(cfg: PackageConfig, platform: str) -> dict:
     """Values of the Dockerfile template (the seed's build-arg defaults)."""
     images = cfg.images
+    builder_platform = venv_platform(cfg, platform)
     return {
         "package": cfg.name,
-        "base_image": images.builder_for(platform),
+        "base_image": venv_builder(cfg, platform),
+        # the builder stage's own platform when it differs from the image's
+        "builder_platform": builder_platform if builder_platform != platform else "",
         "base_runtime_image": images.runtime_for(platform),
         "system_build_deps": images.system_build_deps,
         "system_runtime_deps": images.system_runtime_deps,
@@ -146,6 +185,9 @@ def assemble_context(cfg: PackageConfig, platform: str) -> dict[str, str]:
         target.write_text(text)
     for wheel in sorted(wheelhouse_dir(cfg, platform).glob("*.whl")):
         link_or_copy(wheel, staging / "wheelhouse" / wheel.name)
+    made_for = wheelhouse_dir(cfg, platform) / PYTHON_PLATFORM_FILE
+    if venv_platform(cfg, platform) != platform:
+        link_or_copy(made_for, staging / PYTHON_PLATFORM_FILE)
     compiled = compiled_dir(cfg, platform)
     for built in sorted(compiled.rglob("*.so")):
         link_or_copy(built, staging / "app" / built.relative_to(compiled))

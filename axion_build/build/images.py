@@ -17,6 +17,7 @@ from doit.tools import config_changed
 from axion_build.build.compile import base_deps, manifest_path, target_platforms, toolchain_for
 from axion_build.config.model import PackageConfig, native_platform
 from axion_build.build.context import (
+    PYTHON_PLATFORM_FILE,
     app_dir,
     context_dir,
     context_manifest_path,
@@ -25,6 +26,8 @@ from axion_build.build.context import (
     sha256,
     source_inputs,
     uses_ai,
+    venv_builder,
+    venv_platform,
     wheelhouse_dir,
     write_context,
 )
@@ -54,12 +57,18 @@ def image_targets(cfg: PackageConfig) -> list[str]:
     return [RUNTIME_TARGET, *(s.name for s in cfg.services), CADDY_TARGET]
 
 
+def image_bases(cfg: PackageConfig, platform: str) -> list[str]:
+    """The base images `platform`'s images stand on: its runtime, and the builder its
+    venv is made in (the host's own for a foreign platform)."""
+    return [cfg.images.runtime_for(platform), venv_builder(cfg, platform)]
+
+
 def build_args(cfg: PackageConfig, target: str, platform: str) -> dict[str, str]:
     """The seed's build args for one target (never a secret)."""
     ai = target != RUNTIME_TARGET and uses_ai(cfg, target)
     return {
         "AXION_PACKAGE": cfg.name,
-        "BASE_IMAGE": cfg.images.builder_for(platform),
+        "BASE_IMAGE": venv_builder(cfg, platform),
         "BASE_RUNTIME_IMAGE": cfg.images.runtime_for(platform),
         "REQUIREMENTS_FILE": cfg.images.requirements_file,
         "REQUIREMENTS_AI_FILE": "yes" if ai else "",
@@ -116,19 +125,20 @@ def facts_now(cfg: PackageConfig, platform: str, targets: list[str] | None = Non
     from axion_build.adapters import docker
 
     tags = [image_tag(cfg, t, platform) for t in targets or image_targets(cfg)]
-    return docker.image_facts([*tags, cfg.images.runtime_for(platform),
-                               cfg.images.builder_for(platform)])
+    return docker.image_facts([*tags, *image_bases(cfg, platform)])
 
 
 def expected_hash(cfg: PackageConfig, target: str, platform: str, facts: dict) -> str:
     """The inputs hash `target`'s image must carry; '' when a base image is missing."""
-    bases = [cfg.images.runtime_for(platform), cfg.images.builder_for(platform)]
+    bases = image_bases(cfg, platform)
     base_ids = [facts[b]["id"] for b in bases if facts.get(b)]
     if len(base_ids) != len(bases):
         return ""
     if target == CADDY_TARGET:
         files = caddy_files(cfg, platform)
-        return sha256(json.dumps([files, base_ids[0]], sort_keys=True).encode())
+        # a foreign platform's Caddy is also made of what the host's builder fetched
+        used = base_ids if venv_platform(cfg, platform) != platform else base_ids[:1]
+        return sha256(json.dumps([files, *used], sort_keys=True).encode())
     manifest = context_manifest_path(cfg, platform).read_text()
     return service_inputs_hash(cfg, target, platform, tuple(base_ids), manifest)
 
@@ -147,7 +157,9 @@ def caddy_files(cfg: PackageConfig, platform: str) -> dict[str, str]:
     """The Caddy image's whole context: its Dockerfile and the generated Caddyfile."""
     from axion_build.deploy.caddy import caddy_image_context
 
-    return caddy_image_context(cfg, platform)
+    maker = venv_platform(cfg, platform)
+    fetcher = (maker, venv_builder(cfg, platform)) if maker != platform else None
+    return caddy_image_context(cfg, platform, fetcher)
 
 
 def caddy_context(cfg: PackageConfig, platform: str):
@@ -208,7 +220,7 @@ def build_target(cfg: PackageConfig, target: str, platform: str) -> dict | TaskF
     from axion_build.adapters import docker
 
     tag = image_tag(cfg, target, platform)
-    bases = [cfg.images.runtime_for(platform), cfg.images.builder_for(platform)]
+    bases = image_bases(cfg, platform)
     facts = facts_now(cfg, platform, [target])
     missing = [b for b in bases if not facts.get(b)]
     if missing:
@@ -262,7 +274,8 @@ def build_target(cfg: PackageConfig, target: str, platform: str) -> dict | TaskF
 
 def fill_platform_wheelhouse(cfg: PackageConfig, platform: str) -> None:
     """doit action: the wheelhouse for the image interpreter of `platform`."""
-    from axion_build.build.wheels import fill_wheelhouse
+    from axion_build.build.toolchain import probe_image
+    from axion_build.build.wheels import fill_wheelhouse, uv_platform
 
     dest = wheelhouse_dir(cfg, platform)
     staging = dest.with_name(dest.name + ".partial")
@@ -274,12 +287,26 @@ def fill_platform_wheelhouse(cfg: PackageConfig, platform: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         files.append(path)
-    fill_wheelhouse(toolchain_for(cfg, platform).interpreter, files, staging)
+    interpreter = toolchain_for(cfg, platform).interpreter
+    fill_wheelhouse(interpreter, files, staging)
+    if (maker := venv_platform(cfg, platform)) != platform:
+        # the host's builder makes this venv: its own uv, told the target's platform
+        host = probe_image(cfg.images.runtime_for(maker), maker, cfg.build_dir / "toolchain")
+        if host.version != interpreter.version:
+            raise RuntimeError(
+                f"the {platform} venv cannot be made by the {maker} builder: its Python is "
+                f"{interpreter.version}, the {maker} builder's {host.version}. Give both "
+                f"platforms bases of one Python, or set compile.cross: false in {cfg.path} "
+                f"to build it under emulation")
+        fill_wheelhouse(host, [], staging)
+        (staging / PYTHON_PLATFORM_FILE).write_text(uv_platform(interpreter) + "\n")
     shutil.rmtree(requirements)
     shutil.rmtree(dest, ignore_errors=True)
     staging.rename(dest)
     wheels = sorted(p.name for p in dest.glob("*.whl"))
-    wheelhouse_stamp(cfg, platform).write_text("\n".join(wheels) + "\n")
+    target = dest / PYTHON_PLATFORM_FILE
+    made_for = [f"{PYTHON_PLATFORM_FILE}: {target.read_text().strip()}"] if target.is_file() else []
+    wheelhouse_stamp(cfg, platform).write_text("\n".join(wheels + made_for) + "\n")
 
 
 def wheelhouse_stamp(cfg: PackageConfig, platform: str):

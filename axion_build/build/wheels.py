@@ -57,6 +57,12 @@ def pip_platform_tags(interpreter: Interpreter) -> list[str]:
     return tags + [f"manylinux2014_{machine}", "linux_" + machine, "any"]
 
 
+def uv_platform(interpreter: Interpreter) -> str:
+    """uv's `--python-platform` for an interpreter's machine and glibc (pure)."""
+    major, minor = (interpreter.libc or "2.17").split(".")[:2]
+    return f"{interpreter.machine}-manylinux_{major}_{minor}"
+
+
 def download_command(interpreter: Interpreter, requirement_files: list[Path], dest: Path,
                      offline_from: Path | None) -> list[str]:
     """The `pip download` command line for binary wheels of one interpreter (pure)."""

@@ -67,12 +67,20 @@ def upstream_defaults(cfg: PackageConfig, upstream_host: str | None = None) -> d
     return {r.variable: r.upstream for r in [*routes, *([fallback] if fallback else [])]}
 
 
-def caddy_image_context(cfg: PackageConfig, platform: str = "") -> dict[str, str]:
-    """Build context of the `axion-caddy:<pkg>` image: its Dockerfile and Caddyfile."""
+def caddy_image_context(cfg: PackageConfig, platform: str = "",
+                        fetcher: tuple[str, str] | None = None) -> dict[str, str]:
+    """Build context of the `axion-caddy:<pkg>` image: its Dockerfile and Caddyfile.
+
+    `fetcher`: (platform, image) of a builder that fetches and unpacks the platform's
+    Caddy package, so a foreign image runs nothing under emulation.
+    """
+    platform = platform or native_platform()
+    fetch_platform, fetch_image = fetcher or ("", "")
     return {
         "Dockerfile": render(DOCKERFILE_TEMPLATE, package=cfg.name,
-                             base_runtime_image=cfg.images.runtime_for(
-                                 platform or native_platform()),
+                             base_runtime_image=cfg.images.runtime_for(platform),
+                             arch=platform.split("/")[-1], fetch_platform=fetch_platform,
+                             fetch_image=fetch_image,
                              environment={"CADDY_DOMAIN": "localhost",
                                           **upstream_defaults(cfg)}),
         "Caddyfile": render_caddyfile(cfg, "container image"),

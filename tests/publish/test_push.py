@@ -108,6 +108,30 @@ def test_manifest_list_of_amd64_and_arm64_runs_compiled_code_under_qemu(shop):
                           "linux/arm64", ref, "python", "-c", code],
                          capture_output=True, text=True, check=True).stdout.split()
     assert out == ["aarch64", "/axion/factory.shop/ObjCart.so", "2.3"]
+    # the venv was made by the host's builder from the arm64 wheels: PyYAML's C extension
+    # is arm64's and loads there, and no step of the arm64 image ran arm64 code
+    libyaml = ("import platform, yaml, yaml._yaml as c; "
+               "print(platform.machine(), yaml.__with_libyaml__, c.__file__)")
+    out = subprocess.run(["docker", "run", "--rm", "--platform", "linux/arm64", ref, "python",
+                          "-c", libyaml], capture_output=True, text=True, check=True).stdout
+    assert out.split()[:2] == ["aarch64", "True"] and "aarch64" in out.split()[2]
+    assert "python-platform" in (shop.build / "linux-arm64" / "context" / "Dockerfile").read_text()
+    assert ((shop.build / "linux-arm64" / "context" / "python-platform").read_text()
+            == "aarch64-manylinux_2_36\n")
+    steps = subprocess.run(["docker", "history", "--no-trunc", "--format", "{{.CreatedBy}}",
+                            "axion-shop:shop-arm64"], capture_output=True, text=True,
+                           check=True).stdout.splitlines()
+    assert steps and not [s for s in steps if s.startswith("RUN")], steps
+    # the arm64 Caddy: the arm64 package's binary, fetched on the host, runs on arm64
+    shop.doit("image:shop:caddy-arm64", "platform=linux/amd64,linux/arm64", check=True, **env)
+    shop.doit("image:shop:caddy", check=True, **env)
+    versions = [subprocess.run(["docker", "run", "--rm", "--platform", platform, image, "sh",
+                                "-c", "uname -m && caddy version"],
+                               capture_output=True, text=True, check=True).stdout.split()
+                for platform, image in (("linux/arm64", "axion-shop:caddy-arm64"),
+                                        ("linux/amd64", "axion-shop:caddy"))]
+    assert [v[0] for v in versions] == ["aarch64", "x86_64"]
+    assert versions[0][1:] == versions[1][1:] and versions[0][1][0].isdigit()  # one package
     again = shop.doit("pipeline:shop", "platform=linux/amd64,linux/arm64", "service=shop",
                       check=True, **env)
     assert [t for t in ran_tasks(again.stdout) if t.startswith(("image:", "compile:"))] == []
