@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,6 +16,9 @@ from pathlib import Path
 
 # what compose or the engine says when a host port is held by something else
 PORT_TAKEN_WORDS = ("port is already allocated", "address already in use")
+# compose's progress lines (` Container x-web-1  Started`), which say nothing of a failure
+PROGRESS = re.compile(r"^\s*(Container|Network|Volume) \S+\s+(Recreated?|Creat(e|ed|ing)|"
+                      r"Start(ed|ing)|Waiting|Healthy|Running|Stopp(ed|ing)|Remov(ed|ing))\s*$")
 
 
 class ComposeError(Exception):
@@ -85,8 +89,14 @@ def run_compose(stack: Stack, line: list[str], *, timeout: float,
         raise ComposeError(f"{' '.join(line[1:4])} … {line[-1]} did not finish in "
                            f"{timeout:.0f} s") from exc
     if done.returncode != 0:
-        raise ComposeError((done.stderr or done.stdout).strip() or f"exit {done.returncode}")
+        raise ComposeError(failure_text(done.stderr or done.stdout) or f"exit {done.returncode}")
     return done
+
+
+def failure_text(output: str) -> str:
+    """What a failed compose command said, without its progress lines (pure)."""
+    return "\n".join(line for line in output.strip().splitlines()
+                     if line.strip() and not PROGRESS.match(line))
 
 
 def stack_containers(stack: Stack) -> list[Container]:

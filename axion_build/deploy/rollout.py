@@ -87,7 +87,7 @@ def running_text(running: dict[str, str]) -> str:
     return ", ".join(f"{s}={ref}" for s, ref in sorted(running.items())) or "nothing"
 
 
-def deploy_action(cfg: PackageConfig, task: Any = None) -> dict | TaskFailed:
+def deploy_action(cfg: PackageConfig, task: Any) -> dict | TaskFailed:
     """doit action: deploy this build's images, gate, roll back on a failed gate."""
     from axion_build.records.deployments import FAILED, PASSED, last_good
     from axion_build.records.runstate import run_guid

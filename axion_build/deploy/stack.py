@@ -95,7 +95,8 @@ def bring_up(cfg: PackageConfig, images: dict[str, str], build: str) -> Result:
                     own=host_ports(cfg))
     except ComposeError as exc:
         boxes = stack_containers(stack)
-        return Result(images, [up_failure(cfg, str(exc)), *stuck(boxes)], running_now(boxes))
+        return Result(images, [up_failure(cfg, str(exc)), *stuck(boxes, timed_out(str(exc)))],
+                      running_now(boxes))
     deadline = max(started + timeout, time.monotonic() + PROBE_MINIMUM)
     checks = gate_checks(cfg, images, deadline)
     return Result(images, checks, running_now(stack_containers(stack)))
@@ -109,7 +110,17 @@ def gate_checks(cfg: PackageConfig, images: dict[str, str], deadline: float) -> 
     # looked at last: a service that exits at once has had time to show it
     boxes = stack_containers(package_stack(cfg))
     return [*route_assertions(cfg, answers), *status_assertion(cfg, status),
-            *container_assertions(images, boxes)]
+            *with_output(container_assertions(images, boxes), boxes)]
+
+
+def with_output(assertions: list[dict], boxes: list[Container]) -> list[dict]:
+    """A failed `<service>: running` assertion with what its container wrote last."""
+    names = {f"{b.service}: running": b.name for b in boxes}
+    for item in assertions:
+        if not item["pass"] and item["name"] in names:
+            output = container_logs(names[item["name"]]) or "(none)"
+            item["detail"] += f"; last output: {output}"
+    return assertions
 
 
 def up_failure(cfg: PackageConfig, message: str) -> dict:
@@ -122,17 +133,24 @@ def up_failure(cfg: PackageConfig, message: str) -> dict:
         message = (f"host port {port} ({cfg.path}: deployment.{option}) is taken by another "
                    f"program: free it, or set deployment.{option} (AXION_DEPLOYMENT_"
                    f"{option.upper()}) to a free port. compose said: {message}")
-    elif "timeout" in message.lower() or "did not finish" in message:
+    elif timed_out(message):
         message = (f"not running and healthy within {deployment.gate.timeout} s "
                    f"({cfg.path}: deployment.gate.timeout): {message}")
     return assertion("stack started", False, message)
 
 
-def stuck(boxes: list[Container]) -> list[dict]:
-    """The containers of a failed `up` that do not run steadily, with their last output."""
+def timed_out(message: str) -> bool:
+    """Whether a failed `up` ran out of time waiting for the services (pure)."""
+    return any(w in message.lower() for w in ("not healthy after", "timeout", "did not finish"))
+
+
+def stuck(boxes: list[Container], waited_out: bool = False) -> list[dict]:
+    """The containers of a failed `up` that stopped, restart or are unhealthy, with their
+    last output; one still starting only when the wait ran out."""
     found = []
+    late = ("unhealthy", "starting") if waited_out else ("unhealthy",)
     for box in boxes:
-        if box.state == "running" and not box.restarts and box.health in ("", "healthy"):
+        if box.state == "running" and not box.restarts and box.health not in late:
             continue
         health = f", {box.health}" if box.health else ""
         found.append(assertion(
