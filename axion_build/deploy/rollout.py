@@ -38,7 +38,10 @@ def built_images(cfg: PackageConfig, platform: str | None = None) -> dict[str, s
     platform = platform or native_platform()
     images, missing = {}, []
     for target in deployed_targets(cfg):
-        inputs = local_inputs(cfg, target, platform)
+        try:
+            inputs = local_inputs(cfg, target, platform)
+        except OSError:  # no build context yet: nothing of this checkout was built
+            inputs = ""
         try:
             digest = manifest_digest(cfg.registry, repository(cfg, target),
                                      immutable_tag(inputs)) if inputs else ""

@@ -57,6 +57,7 @@ def config_with(tmp_path: Path, **deployment) -> Path:
     doc = yaml_rt().load((ROOT / "config" / f"{PACKAGE}.yaml").read_text())
     doc["package"]["app_root"] = str(ROOT / "examples" / PACKAGE)
     doc["deployment"].update(deployment)
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / f"{PACKAGE}.yaml"
     with path.open("w") as handle:
         yaml_rt().dump(doc, handle)
@@ -122,6 +123,35 @@ def test_the_pipeline_deploys_after_the_scaffold_only_when_asked(flags, multiarc
 ])
 def test_deploy_waits_for_the_scaffold_and_the_pushes(flags, expected):
     assert deploy_needs("p", flags) == expected
+
+
+DODO = """\
+from tasks.config import task_config  # noqa: F401
+from tasks.deploy import task_deploy  # noqa: F401
+from tasks.scaffold import task_scaffold  # noqa: F401
+from tasks.validate import task_validate  # noqa: F401
+
+DOIT_CONFIG = {"backend": "sqlite3", "dep_file": ".doit.sqlite3", "verbosity": 2}
+"""
+
+
+@pytest.mark.parametrize("environ, expected", [
+    ({}, "deployment.target is 'none': set it to 'local' (or AXION_DEPLOYMENT_TARGET=local)"),
+    # skip_push and nothing built: no image of this checkout to deploy
+    ({"AXION_DEPLOYMENT_TARGET": "local"},
+     "no pushed image of this build for report, webhook, web, workflow")
+])
+def test_doit_deploy_says_what_it_needs(tmp_path, environ, expected):
+    config_with(tmp_path / "config")
+    (tmp_path / "dodo.py").write_text(DODO)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AXION_")}
+    env.update(AXION_CONFIG_DIR=str(tmp_path / "config"), PYTHONPATH=str(ROOT),
+               AXION_REGISTRY_URL="127.0.0.1:9", AXION_REGISTRY_NAMESPACE="nothing-here",
+               **environ)
+    done = subprocess.run([sys.executable, "-m", "doit", f"deploy:{PACKAGE}", "skip_push=1"],
+                          cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and expected in done.stdout + done.stderr, done.stdout
 
 
 # ---------------------------------------------------------------- gate (pure)
