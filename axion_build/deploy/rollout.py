@@ -131,7 +131,8 @@ def recover(cfg: PackageConfig, good: Any, result: Result) -> tuple[str, dict]:
         return (head + f"no earlier deployment of {project} passed its gate, so nothing to "
                 f"go back to: compose down, {done}; nothing runs now"), {"down": not problem}
     back = bring_up(cfg, good.digests, good.BuildGuid)
-    record(cfg, good.BuildGuid, back, ROLLED_BACK if back.passed else FAILED)
+    if warning := record(cfg, good.BuildGuid, back, ROLLED_BACK if back.passed else FAILED):
+        print(warning)
     what = {"to_build": good.BuildGuid, "images": good.digests, "gate": back.assertions,
             "passed": back.passed}
     if back.passed:
