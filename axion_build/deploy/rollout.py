@@ -32,6 +32,7 @@ def deployed_targets(cfg: PackageConfig) -> list[str]:
 def built_images(cfg: PackageConfig, platform: str | None = None) -> dict[str, str]:
     """Service → `repo@sha256:…` of this checkout's build, as the registry holds it under
     its inputs tag (what this run pushed, or found pushed); DeployError naming what is not."""
+    from axion_build.adapters.docker import DockerError
     from axion_build.adapters.registry import RegistryError, manifest_digest
     from axion_build.publish.push import local_inputs, push_ref, repository
 
@@ -42,6 +43,8 @@ def built_images(cfg: PackageConfig, platform: str | None = None) -> dict[str, s
             inputs = local_inputs(cfg, target, platform)
         except OSError:  # no build context yet: nothing of this checkout was built
             inputs = ""
+        except DockerError as exc:
+            raise DeployError(str(exc)) from exc
         try:
             digest = manifest_digest(cfg.registry, repository(cfg, target),
                                      immutable_tag(inputs)) if inputs else ""
