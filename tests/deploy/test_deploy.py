@@ -33,7 +33,13 @@ from axion_build.config.flags import Flags
 from axion_build.config.load import load_config, yaml_rt
 from axion_build.config.model import PackageConfig, ServiceSpec
 from axion_build.config.problems import ConfigError
-from axion_build.deploy.control import control_line, env_file_values, status_lines
+from axion_build.deploy.control import (
+    control_line,
+    env_file_values,
+    stack_command,
+    stack_problem,
+    status_lines,
+)
 from axion_build.deploy.gate import (
     Answer,
     container_assertions,
@@ -296,6 +302,21 @@ def test_cli_refuses_a_service_name_after_another_verb(capsys):
     with pytest.raises(SystemExit):
         main(["validate", PACKAGE, "web"])
     assert "a service name follows only start, stop, restart, status" in capsys.readouterr().err
+
+
+def test_the_stack_verbs_name_what_is_missing(tmp_path, capsys):
+    cfg = gate_config(tmp_path)
+    assert stack_problem(cfg, "").startswith(
+        f"{PACKAGE} is not deployed here (no {tmp_path}/build/{PACKAGE}/deploy/compose/"
+        "compose.deploy.yaml): run `doit deploy:homechoice` with deployment.target: local")
+    assert stack_command("restart", cfg, "web") == 2
+    assert "axion restart: homechoice is not deployed here" in capsys.readouterr().err
+    folder = tmp_path / "build" / PACKAGE / "deploy" / "compose"
+    folder.mkdir(parents=True)
+    (folder / "compose.deploy.yaml").write_text("services: {}\n")
+    assert stack_problem(cfg, "web") == ""
+    assert stack_problem(cfg, "mailer") == (f"{cfg.path}: no service 'mailer' in homechoice "
+                                            "(have: report, web, workflow, caddy)")
 
 
 # ---------------------------------------------------------------- deployments table (SQLite)
