@@ -13,11 +13,13 @@ from axion_build.deploy.rollout import deploy_action
 
 
 def deploy_needs(package: str, flags: Flags) -> list[str]:
-    """The tasks a deploy waits for: the deploy files, and the pushes it runs (pure)."""
-    needs = [f"scaffold:{package}"]
-    if not flags.skip_push:
-        needs.append(f"push:{package}:{flags.service}" if flags.service else f"push:{package}")
-    return needs
+    """The tasks a deploy waits for: the pushes it runs, then the pipeline's scaffold,
+    written once everything before it succeeded (pure). With skip_push it deploys what
+    the registry already holds of this build, after the scaffold alone."""
+    if flags.skip_push:
+        return [f"scaffold:{package}"]
+    push = f"push:{package}:{flags.service}" if flags.service else f"push:{package}"
+    return [push, f"pipeline:{package}:scaffold"]
 
 
 def not_deployed(cfg: PackageConfig) -> TaskFailed:

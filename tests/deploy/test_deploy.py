@@ -123,8 +123,8 @@ def test_the_pipeline_deploys_after_the_scaffold_only_when_asked(flags, multiarc
 
 
 @pytest.mark.parametrize("flags, expected", [
-    (Flags(), ["scaffold:p", "push:p"]),
-    (Flags(service="web"), ["scaffold:p", "push:p:web"]),
+    (Flags(), ["push:p", "pipeline:p:scaffold"]),
+    (Flags(service="web"), ["push:p:web", "pipeline:p:scaffold"]),
     (Flags(skip_push=True), ["scaffold:p"]),
 ])
 def test_deploy_waits_for_the_scaffold_and_the_pushes(flags, expected):
