@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from doit.exceptions import TaskFailed
 
@@ -18,6 +18,9 @@ from axion_build.config.runtime import runtime_config_path
 from axion_build.deploy.gate import failed
 from axion_build.deploy.stack import Result, bring_down, bring_up, project_name
 from axion_build.names import CADDY_TARGET, immutable_tag
+
+if TYPE_CHECKING:
+    from axion_build.records.deployments import Deployment
 
 
 class DeployError(Exception):
@@ -104,7 +107,10 @@ def deploy_action(cfg: PackageConfig, task: Any) -> dict | TaskFailed:
     except DeployError as exc:
         return TaskFailed(f"deploy:{cfg.name}: {exc}")
     project = project_name(cfg)
-    good = last_good(cfg, project)  # before this deployment is recorded
+    try:
+        good, unknown = last_good(cfg, project), ""  # before this deployment is recorded
+    except Exception as exc:  # the deploy goes on; only a rollback needs the records
+        good, unknown = None, f"the records cannot be read ({type(exc).__name__}: {exc})"
     result = bring_up(cfg, images, build)
     values = {"project": project, "images": images, "gate": result.assertions,
               "passed": result.passed}
@@ -115,15 +121,16 @@ def deploy_action(cfg: PackageConfig, task: Any) -> dict | TaskFailed:
         print(f"deployed {project}: the gate passed ({len(result.assertions)} assertions); "
               f"running {running_text(result.running)}")
         return values
-    message, values["rollback"] = recover(cfg, good, result)
+    message, values["rollback"] = recover(cfg, good, result, unknown)
     if task is not None:
         task.values.update(values)  # a failed task keeps no returned values
     return TaskFailed(message)
 
 
-def recover(cfg: PackageConfig, good: Any, result: Result) -> tuple[str, dict]:
+def recover(cfg: PackageConfig, good: Deployment | None, result: Result,
+            unknown: str = "") -> tuple[str, dict]:
     """After a failed gate: the last good deployment again, else the stack down; the
-    task's message and what was done."""
+    task's message and what was done (`unknown`: why no good deployment is known)."""
     from axion_build.records.deployments import FAILED, ROLLED_BACK
 
     project = project_name(cfg)
@@ -131,8 +138,9 @@ def recover(cfg: PackageConfig, good: Any, result: Result) -> tuple[str, dict]:
     if good is None:
         problem = bring_down(cfg)
         done = f"stack down failed too: {problem}" if problem else "the stack is down"
-        return (head + f"no earlier deployment of {project} passed its gate, so nothing to "
-                f"go back to: compose down, {done}; nothing runs now"), {"down": not problem}
+        reason = unknown or f"no earlier deployment of {project} passed its gate"
+        return (head + f"{reason}, so nothing to go back to: compose down, {done}; nothing "
+                "runs now"), {"down": not problem}
     back = bring_up(cfg, good.digests, good.BuildGuid)
     if warning := record(cfg, good.BuildGuid, back, ROLLED_BACK if back.passed else FAILED):
         print(warning)

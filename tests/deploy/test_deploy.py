@@ -540,17 +540,31 @@ def test_a_service_that_exits_at_once_is_named_and_rolled_back(deployed):
 
 
 @pytest.mark.e2e
-def test_a_service_never_healthy_in_time_leaves_no_stack(deployed):
-    # stopped, the services start over and are not healthy within 2 s (start_period 20 s)
-    assert deployed.axion("stop", PACKAGE).returncode == 0
-    done = deployed.ws.doit(f"deploy:{PACKAGE}", AXION_DEPLOYMENT_GATE_TIMEOUT="2")
-    out = done.stdout + done.stderr
-    assert done.returncode != 0, out[-3000:]
-    assert "stack started: not running and healthy within 2 s" in out
-    assert "deployment.gate.timeout" in out and "  - report: running: " in out
-    assert "compose down: the stack is down; nothing runs now" in out
-    assert deployed.containers() == {}
-    assert deployed.deployments()[-1][1] == "failed"
+def test_never_healthy_in_time_with_no_earlier_good_deployment_leaves_no_stack(deployed):
+    # a project of its own, deployed for the first time: no good deployment to go back to
+    running = deployed.running_images()
+    project = f"{deployed.project}-new"
+    http_port, https_port = free_ports(2)
+    other = Deployed(deployed.ws, project, http_port)
+    try:
+        done = deployed.ws.doit(f"deploy:{PACKAGE}", AXION_DEPLOYMENT_GATE_TIMEOUT="2",
+                                AXION_DEPLOYMENT_PROJECT=project,
+                                AXION_DEPLOYMENT_HTTP_PORT=str(http_port),
+                                AXION_DEPLOYMENT_HTTPS_PORT=str(https_port))
+        out = done.stdout + done.stderr
+        assert done.returncode != 0, out[-3000:]
+        assert "stack started: not running and healthy within 2 s" in out
+        assert "deployment.gate.timeout" in out and "  - report: running: " in out
+        assert f"no earlier deployment of {project} passed its gate, so nothing to go back " \
+               "to: compose down, the stack is down; nothing runs now" in out
+        assert other.containers() == {}
+    finally:
+        subprocess.run(["docker", "compose", "-p", project, "down", "-v", "--timeout", "5"],
+                       capture_output=True, timeout=300)
+    assert other.query("SELECT Status FROM log_deployment WHERE Project = ?", project) == \
+           [("failed",)]
+    # the package's own deployment was not touched
+    assert deployed.running_images() == running
 
 
 @pytest.mark.e2e
