@@ -4,6 +4,7 @@ from axion_build.doitconfig import doit_config
 from tasks.base import task_base  # noqa: F401
 from tasks.compile import task_compile  # noqa: F401
 from tasks.config import task_config  # noqa: F401
+from tasks.deploy import task_deploy  # noqa: F401
 from tasks.image import task_image  # noqa: F401
 from tasks.keys import task_keys  # noqa: F401
 from tasks.pipeline import task_pipeline  # noqa: F401

@@ -9,8 +9,10 @@ from pathlib import Path
 
 from axion_build import paths
 
-VERBS = ("pipeline", "scaffold", "validate", "keys", "config", "compile", "image", "push",
-         "report", "explain", "summary", "registry")
+VERBS = ("pipeline", "scaffold", "deploy", "validate", "keys", "config", "compile", "image",
+         "push", "report", "explain", "summary", "registry", "start", "stop", "restart", "status")
+# verbs on the deployed stack, not doit tasks (one service, or all)
+STACK_VERBS = ("start", "stop", "restart", "status")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -19,6 +21,8 @@ def parser() -> argparse.ArgumentParser:
                                   "per-service images and deploy files for a package.")
     top.add_argument("verb", choices=VERBS)
     top.add_argument("package")
+    top.add_argument("name", nargs="?", default="", metavar="service",
+                     help="start, stop, restart, status: only this service")
     top.add_argument("--skip-compile", action="store_true",
                      help="reuse the last complete compiled output")
     top.add_argument("--skip-push", action="store_true", help="build but do not push")
@@ -108,12 +112,28 @@ def init_command(argv: list[str]) -> int:
     return 0
 
 
+def stack_verb(verb: str, package: str, service: str) -> int:
+    """`axion start|stop|restart|status <package> [service]` on the deployed stack."""
+    from axion_build.config.packages import PACKAGES
+    from axion_build.config.problems import ConfigError
+    from axion_build.deploy.control import stack_command
+
+    cfg = PACKAGES.get(package)
+    if isinstance(cfg, ConfigError):
+        print(cfg.report(), file=sys.stderr)
+        return 2
+    return stack_command(verb, cfg, service)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `axion` script."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["init"]:
         return init_command(argv[1:])
     args = parser().parse_args(argv)
+    if args.name and args.verb not in STACK_VERBS:
+        parser().error(f"a service name follows only {', '.join(STACK_VERBS)} "
+                       f"(for {args.verb}: --service {args.name})")
     if args.config_dir:
         os.environ["AXION_CONFIG_DIR"] = str(Path(args.config_dir).resolve())
     # doit's settings, its database and the default config folder are the project's:
@@ -135,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         from axion_build.records.inspect import inspect_command
 
         return inspect_command(args.verb, args.package)
+    if args.verb in STACK_VERBS:
+        return stack_verb(args.verb, args.package, args.name)
     return run_doit(root, doit_arguments(args))
 
 

@@ -4,6 +4,7 @@ from axion_build.doitconfig import doit_config
 from axion_build.tasks.base import task_base
 from axion_build.tasks.compile import task_compile
 from axion_build.tasks.config import task_config
+from axion_build.tasks.deploy import task_deploy
 from axion_build.tasks.image import task_image
 from axion_build.tasks.keys import task_keys
 from axion_build.tasks.pipeline import task_pipeline
@@ -14,6 +15,6 @@ from axion_build.tasks.validate import task_validate
 
 DOIT_CONFIG = doit_config()
 
-__all__ = ["DOIT_CONFIG", "task_base", "task_compile", "task_config", "task_image",
-           "task_keys", "task_pipeline", "task_push", "task_report", "task_scaffold",
+__all__ = ["DOIT_CONFIG", "task_base", "task_compile", "task_config", "task_deploy",
+           "task_image", "task_keys", "task_pipeline", "task_push", "task_report", "task_scaffold",
            "task_validate"]

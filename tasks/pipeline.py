@@ -15,11 +15,13 @@ from .report import report_task
 from .scaffold import writer_task
 
 
-def pipeline_steps(package: str, flags: Flags, multiarch: bool = False) -> list[str]:
+def pipeline_steps(package: str, flags: Flags, multiarch: bool = False,
+                   deploy: bool = False) -> list[str]:
     """Tasks `pipeline:<package>` runs, in stage order, honouring the flags (pure).
 
     A multi-platform run publishes from the image stage (manifest lists), so it has
-    no separate push step.
+    no separate push step. `deploy` (deployment.target is not `none`) adds the deploy
+    after the scaffold, for a run that pushes one platform's images.
     """
     images = f"image:{package}"
     if flags.service:
@@ -35,6 +37,8 @@ def pipeline_steps(package: str, flags: Flags, multiarch: bool = False) -> list[
     if not flags.skip_deploy:
         # after every step it needs, never beside them: see published_scaffold_task
         steps.append(f"pipeline:{package}:scaffold")
+        if deploy and not flags.skip_push and not multiarch:
+            steps.append(f"deploy:{package}")
     return steps
 
 
@@ -59,9 +63,11 @@ def task_pipeline() -> Iterator[dict]:
     for cfg in PACKAGES.valid():
         # the pipeline's last step is the report of this run, after every stage
         multiarch = is_multiarch(target_platforms(cfg))
-        steps = pipeline_steps(cfg.name, flags, multiarch)
+        deploy = cfg.deployment.target != "none"
+        steps = pipeline_steps(cfg.name, flags, multiarch, deploy)
         if not flags.skip_deploy:
-            yield published_scaffold_task(cfg, after=steps[:-1])
+            scaffold_at = steps.index(f"pipeline:{cfg.name}:scaffold")
+            yield published_scaffold_task(cfg, after=steps[:scaffold_at])
         yield {**report_task(cfg, after=steps),
                "doc": f"the whole pipeline of {cfg.name}, then its build report"}
     valid = {cfg.name for cfg in PACKAGES.valid()}

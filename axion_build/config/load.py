@@ -21,6 +21,7 @@ from axion_build.config.model import (
     CompileSpec,
     DatabaseSpec,
     DeploymentSpec,
+    GateSpec,
     ImageSpec,
     PackageConfig,
     RegistrySpec,
@@ -94,6 +95,7 @@ def parse_config(doc: Mapping, path: Path) -> PackageConfig:
     sections = {name: dict(doc.get(name) or {}) for name in SCHEMA}
     deployment = sections["deployment"]
     buildx = deployment.pop("buildx", None) or {}
+    gate = GateSpec(**(deployment.pop("gate", None) or {}))
     build_folder = sections["build"].get("folder", "../build")
     comp = sections["compile"]
     return PackageConfig(
@@ -118,7 +120,8 @@ def parse_config(doc: Mapping, path: Path) -> PackageConfig:
         registry=RegistrySpec(**sections["registry"]),
         cache=CacheSpec(**sections["cache"]),
         deployment=DeploymentSpec(builder=buildx.get("builder", ""),
-                                  endpoint=buildx.get("endpoint", ""), **deployment),
+                                  endpoint=buildx.get("endpoint", ""), gate=gate,
+                                  **deployment),
         database=DatabaseSpec(**sections["database"]),
         smtp=SmtpSpec(**sections["smtp"]),
         runtime=tuple(sorted(sections["runtime"].items())),

@@ -23,7 +23,9 @@ SCHEMA: dict[str, dict[str, Any]] = {
                  "password": "str"},
     "cache": {"pull": "bool", "push": "bool"},
     "deployment": {"substrate": "str", "platform": "str",
-                   "buildx": {"builder": "str", "endpoint": "str"}},
+                   "buildx": {"builder": "str", "endpoint": "str"},
+                   "target": "str", "project": "str", "http_port": "int",
+                   "https_port": "int", "gate": {"timeout": "int", "min_pass_rate": "int"}},
     "database": {"url": "str", "host": "str", "port": "int", "name": "str", "user": "str",
                  "password": "str"},
     "smtp": {"host": "str", "port": "int", "starttls": "bool", "user": "str",
@@ -36,6 +38,9 @@ REQUIRED = {
     "services": (),
 }
 SUBSTRATES = ("compose", "k3s", "supervisor")
+# where `deploy:<pkg>` runs the scaffold: nowhere, or on this machine's engine
+DEPLOY_TARGETS = ("none", "local")
+DEPLOYABLE_SUBSTRATES = ("compose",)  # substrates `deploy:<pkg>` can run so far
 PLATFORMS = ("linux/amd64", "linux/arm64")
 # sections the running services read; everything else is build-only
 RUNTIME_SECTIONS = ("package", "services", "database", "smtp", "runtime")
@@ -126,13 +131,26 @@ class CacheSpec:
 
 
 @dataclass(frozen=True)
+class GateSpec:
+    """What a deployment must show before it counts as good."""
+
+    timeout: int = 120  # seconds for the stack to be up and healthy, and for the checks
+    min_pass_rate: int = 90  # the report service's self-test, as the seed's CI gate
+
+
+@dataclass(frozen=True)
 class DeploymentSpec:
-    """Deployment substrate, target platforms and the buildx builder."""
+    """Deployment substrate, target platforms, the buildx builder and where it deploys."""
 
     substrate: str = "compose"
     platform: str = ""
     builder: str = ""
     endpoint: str = ""
+    target: str = "none"  # none: scaffold only; local: `deploy:<pkg>` runs it here
+    project: str = ""  # the compose project name; empty: axion-<package>
+    http_port: int = 8080  # Caddy's plain HTTP on the host
+    https_port: int = 8443  # Caddy's TLS on the host
+    gate: GateSpec = GateSpec()
 
     @property
     def platforms(self) -> tuple[str, ...]:

@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from axion_build.build.guard import MIN_SECRET_LENGTH
-from axion_build.config.model import PLATFORMS, SECRET_OPTIONS, SUBSTRATES
+from axion_build.config.model import (
+    DEPLOY_TARGETS,
+    DEPLOYABLE_SUBSTRATES,
+    PLATFORMS,
+    SECRET_OPTIONS,
+    SUBSTRATES,
+)
 from axion_build.config.problems import Problem, located
 
 # names reach image repositories (lower case only), file names, env names and YAML keys
@@ -38,8 +44,8 @@ def value_problems(merged: Mapping, doc: Any, path: Path,
     """Every value problem: names, substrate, platforms, ports, registry, SMTP security."""
     at: Locate = functools.partial(located, path, doc, environ)
     return [*name_problems(merged, path, at), *deployment_problems(merged, at),
-            *port_problems(merged, at), *registry_problems(merged, at),
-            *smtp_problems(merged, at)]
+            *deploy_target_problems(merged, at), *port_problems(merged, at),
+            *registry_problems(merged, at), *smtp_problems(merged, at)]
 
 
 def value_warnings(merged: Mapping, doc: Any, path: Path,
@@ -89,6 +95,50 @@ def deployment_problems(merged: Mapping, at: Locate) -> list[Problem]:
         if item.strip() not in PLATFORMS:
             problems.append(at(("deployment", "platform"), f"unknown platform {item!r}",
                                f"use {' or '.join(PLATFORMS)}, comma-separated"))
+    return problems
+
+
+def deploy_target_problems(merged: Mapping, at: Locate) -> list[Problem]:
+    """A known deploy target on a substrate it can run; project, ports and gate in range."""
+    deployment = section(merged, "deployment")
+    problems = []
+    target, substrate = deployment.get("target"), deployment.get("substrate", "compose")
+    if isinstance(target, str) and target not in DEPLOY_TARGETS:
+        problems.append(at(("deployment", "target"), f"unknown deploy target {target!r}",
+                           f"use one of: {', '.join(DEPLOY_TARGETS)}"))
+    elif target == "local" and substrate not in DEPLOYABLE_SUBSTRATES:
+        problems.append(at(("deployment", "target"),
+                           f"deploy runs the {' or '.join(DEPLOYABLE_SUBSTRATES)} substrate "
+                           f"only, not {substrate!r}",
+                           "set deployment.target: none, or deployment.substrate: compose"))
+    project = deployment.get("project")
+    if isinstance(project, str) and project and not SAFE_NAME.match(project):
+        problems.append(at(("deployment", "project"),
+                           f"{project!r} is not a compose project name", SAFE_NAME_FIX))
+    for option in ("http_port", "https_port"):
+        port = deployment.get(option)
+        if isinstance(port, int) and not isinstance(port, bool) and not 1 <= port <= 65535:
+            problems.append(at(("deployment", option), f"port {port} is out of range",
+                               f"set deployment.{option} to a number from 1 to 65535"))
+    if deployment.get("http_port", 8080) == deployment.get("https_port", 8443):
+        problems.append(at(("deployment", "https_port"),
+                           "Caddy's HTTP and HTTPS host ports are the same",
+                           "give deployment.http_port and deployment.https_port their own"))
+    return problems + gate_problems(section(deployment, "gate"), at)
+
+
+def gate_problems(gate: Mapping, at: Locate) -> list[Problem]:
+    """A positive timeout and a pass rate from 0 to 100."""
+    problems = []
+    timeout, rate = gate.get("timeout"), gate.get("min_pass_rate")
+    if isinstance(timeout, int) and timeout < 1:
+        problems.append(at(("deployment", "gate", "timeout"),
+                           f"timeout {timeout} is not a number of seconds",
+                           "set deployment.gate.timeout to 1 or more (seconds)"))
+    if isinstance(rate, int) and not 0 <= rate <= 100:
+        problems.append(at(("deployment", "gate", "min_pass_rate"),
+                           f"pass rate {rate} is not a percentage",
+                           "set deployment.gate.min_pass_rate from 0 to 100"))
     return problems
 
 

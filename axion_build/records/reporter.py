@@ -51,7 +51,7 @@ from axion_build.records.writer import RecordWriter, store_and_publish
 
 # exit codes of a run stopped from outside, as a shell reports them (128 + signal)
 SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
-ENGINE_STAGES = {"base", "image", "push"}  # the stages that need the Docker engine
+ENGINE_STAGES = {"base", "image", "push", "deploy"}  # the stages that need the Docker engine
 CRASH_EXIT = 2  # doit's code for an error while executing a task
 NOOP_EXIT = 1  # expect_noop and work to do: as a failed task
 

@@ -1,5 +1,5 @@
-"""The seed's three records tables, as SQLAlchemy sees them; on MariaDB, timestamps keep
-microseconds and compiler errors fit."""
+"""The seed's three records tables and the deployments table, as SQLAlchemy sees them; on
+MariaDB, timestamps keep microseconds and compiler errors fit."""
 
 from __future__ import annotations
 
@@ -61,4 +61,16 @@ COMPILE_TABLE = Table(
     Column("CompileStatus", String(16), nullable=False),
     Column("ElapsedSeconds", Double),
     Column("Task", String(500)),
+)
+DEPLOYMENT_TABLE = Table(
+    "log_deployment", METADATA,
+    Column("Id", Integer, primary_key=True, autoincrement=True),
+    Column("Package", String(100), nullable=False, index=True),
+    Column("BuildGuid", String(36), nullable=False, index=True),
+    Column("Project", String(100), nullable=False),
+    Column("Digests", Text, nullable=False),
+    Column("ConfigHash", String(64), nullable=False),
+    Column("Status", String(16), nullable=False),
+    Column("Detail", long_text()),
+    Column("DeployTime", timestamp(), nullable=False, index=True),
 )

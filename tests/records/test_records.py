@@ -60,7 +60,7 @@ def test_tables_are_created_on_first_use_and_read_back(tmp_path):
     first = record()
     write_record(engine, first)
     assert set(inspect(engine).get_table_names()) == {
-        "log_build_run", "log_build_step", "log_build_compile"}
+        "log_build_run", "log_build_step", "log_build_compile", "log_deployment"}
     assert load_record(engine, first.run.BuildGuid) == first
     write_record(engine, first)  # writing a run again replaces it, never duplicates it
     assert [r.BuildGuid for r in latest_runs(engine, "demo")] == [first.run.BuildGuid]

@@ -1,0 +1,150 @@
+"""docker compose on the local engine: the only module that runs it.
+
+Command lines are plain lists (`compose_line`, pure); `run_compose` runs one, and the
+container questions the gate asks (state, image, digests) are one `docker inspect` each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+# what compose or the engine says when a host port is held by something else
+PORT_TAKEN_WORDS = ("port is already allocated", "address already in use")
+# compose's progress lines (` Container x-web-1  Started`), which say nothing of a failure
+PROGRESS = re.compile(r"^\s*(Container|Network|Volume) \S+\s+(Recreated?|Creat(e|ed|ing)|"
+                      r"Start(ed|ing)|Waiting|Healthy|Running|Stopp(ed|ing)|Remov(ed|ing))\s*$")
+
+
+class ComposeError(Exception):
+    """A compose command failed or ran out of time; the message carries its output."""
+
+
+@dataclass(frozen=True)
+class Stack:
+    """One compose project: its folder, files, env file and project name."""
+
+    folder: Path
+    project: str
+    files: tuple[str, ...]
+    env_file: str = ""
+
+
+@dataclass(frozen=True)
+class Container:
+    """What the engine says of one container of a stack."""
+
+    name: str
+    service: str
+    state: str  # running, exited, restarting, created, …
+    health: str  # healthy, unhealthy, starting, or '' without a healthcheck
+    exit_code: int
+    restarts: int
+    started: str  # State.StartedAt
+    image_ref: str  # Config.Image: the reference it was created from
+    image_id: str
+    repo_digests: tuple[str, ...] = ()
+
+
+def compose_line(stack: Stack, *args: str) -> list[str]:
+    """`docker compose -p P -f … [--env-file E] <args>` (pure)."""
+    line = ["docker", "compose", "-p", stack.project]
+    for name in stack.files:
+        line += ["-f", name]
+    if stack.env_file:
+        line += ["--env-file", stack.env_file]
+    return [*line, *args]
+
+
+def up_line(stack: Stack, timeout: int) -> list[str]:
+    """Create or update every service and wait until each runs (and is healthy)."""
+    return compose_line(stack, "up", "-d", "--wait", "--wait-timeout", str(timeout),
+                        "--remove-orphans", "--pull", "missing")
+
+
+def down_line(stack: Stack) -> list[str]:
+    """Remove the stack's containers and networks (volumes, the documents, stay)."""
+    return compose_line(stack, "down", "--remove-orphans", "--timeout", "10")
+
+
+def compose_environ(environ: Mapping[str, str], own: Mapping[str, str]) -> dict[str, str]:
+    """The environment of a compose call: the caller's, with the deploy's own values
+    winning (compose lets the shell win over an env file)."""
+    return {**{k: v for k, v in environ.items() if k not in own}, **own}
+
+
+def run_compose(stack: Stack, line: list[str], *, timeout: float,
+                own: Mapping[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run one compose command in the stack's folder; ComposeError on failure or timeout."""
+    env = compose_environ(os.environ, own or {})
+    try:
+        done = subprocess.run(line, cwd=stack.folder, capture_output=True, text=True,
+                              env=env, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise ComposeError(f"{' '.join(line[1:4])} … {line[-1]} did not finish in "
+                           f"{timeout:.0f} s") from exc
+    if done.returncode != 0:
+        raise ComposeError(failure_text(done.stderr or done.stdout) or f"exit {done.returncode}")
+    return done
+
+
+def failure_text(output: str) -> str:
+    """What a failed compose command said, without its progress lines (pure)."""
+    return "\n".join(line for line in output.strip().splitlines()
+                     if line.strip() and not PROGRESS.match(line))
+
+
+def stack_containers(stack: Stack) -> list[Container]:
+    """Every container of the stack, running or not, with its image's digests."""
+    done = subprocess.run(["docker", "ps", "-aq", "--filter",
+                           f"label=com.docker.compose.project={stack.project}"],
+                          capture_output=True, text=True, timeout=60)
+    ids = done.stdout.split()
+    if not ids:
+        return []
+    raw = json.loads(subprocess.run(["docker", "inspect", *ids], capture_output=True,
+                                    text=True, timeout=60).stdout or "[]")
+    images = image_digests(sorted({c["Image"] for c in raw}))
+    return sorted((to_container(c, images) for c in raw), key=lambda c: c.service)
+
+
+def image_digests(image_ids: list[str]) -> dict[str, tuple[str, ...]]:
+    """RepoDigests of each image id (empty for an image without any)."""
+    if not image_ids:
+        return {}
+    done = subprocess.run(["docker", "image", "inspect", *image_ids], capture_output=True,
+                          text=True, timeout=60)
+    return {i["Id"]: tuple(i.get("RepoDigests") or ()) for i in json.loads(done.stdout or "[]")}
+
+
+def to_container(raw: Mapping, images: Mapping[str, tuple[str, ...]]) -> Container:
+    """A Container from one `docker inspect` record (pure)."""
+    state = raw.get("State") or {}
+    labels = (raw.get("Config") or {}).get("Labels") or {}
+    return Container(name=raw.get("Name", "").lstrip("/"),
+                     service=labels.get("com.docker.compose.service", ""),
+                     state=state.get("Status", ""),
+                     health=(state.get("Health") or {}).get("Status", ""),
+                     exit_code=int(state.get("ExitCode") or 0),
+                     restarts=int(raw.get("RestartCount") or 0),
+                     started=state.get("StartedAt", ""),
+                     image_ref=(raw.get("Config") or {}).get("Image", ""),
+                     image_id=raw.get("Image", ""),
+                     repo_digests=images.get(raw.get("Image", ""), ()))
+
+
+def container_logs(name: str, lines: int = 15) -> str:
+    """The last lines a container wrote, for an error message."""
+    done = subprocess.run(["docker", "logs", "--tail", str(lines), name], capture_output=True,
+                          text=True, timeout=60)
+    return (done.stdout + done.stderr).strip()
+
+
+def port_taken(message: str) -> bool:
+    """Whether a compose error says a host port is held by something else (pure)."""
+    return any(word in message for word in PORT_TAKEN_WORDS)

@@ -1,0 +1,156 @@
+"""The deploy stage's action: deploy the images this build pushed, gate, and on a failed
+gate go back to the last deployment that passed (or take the stack down when none did).
+
+Every deployment is a row of `log_deployment`; the step's detail holds the gate's
+assertions (also of a failed deploy, through the task's values).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
+
+from doit.exceptions import TaskFailed
+
+from axion_build.config.model import PackageConfig, native_platform
+from axion_build.config.runtime import runtime_config_path
+from axion_build.deploy.gate import failed
+from axion_build.deploy.stack import Result, bring_down, bring_up, project_name
+from axion_build.names import CADDY_TARGET, immutable_tag
+
+if TYPE_CHECKING:
+    from axion_build.records.deployments import Deployment
+
+
+class DeployError(Exception):
+    """Nothing to deploy yet (an image not pushed, the registry unreachable)."""
+
+
+def deployed_targets(cfg: PackageConfig) -> list[str]:
+    """The compose services a deployment runs: each service of the package, and Caddy."""
+    return [*(s.name for s in cfg.services), CADDY_TARGET]
+
+
+def built_images(cfg: PackageConfig, platform: str | None = None) -> dict[str, str]:
+    """Service → `repo@sha256:…` of this checkout's build, as the registry holds it under
+    its inputs tag (what this run pushed, or found pushed); DeployError naming what is not."""
+    from axion_build.adapters.docker import DockerError
+    from axion_build.adapters.registry import RegistryError, manifest_digest
+    from axion_build.publish.push import local_inputs, push_ref, repository
+
+    platform = platform or native_platform()
+    images, missing = {}, []
+    for target in deployed_targets(cfg):
+        try:
+            inputs = local_inputs(cfg, target, platform)
+        except OSError:  # no build context yet: nothing of this checkout was built
+            inputs = ""
+        except DockerError as exc:
+            raise DeployError(str(exc)) from exc
+        try:
+            digest = manifest_digest(cfg.registry, repository(cfg, target),
+                                     immutable_tag(inputs)) if inputs else ""
+        except RegistryError as exc:
+            raise DeployError(f"registry {cfg.registry.url} ({cfg.path}: registry.url) "
+                              f"cannot be read: {exc}") from exc
+        if digest:
+            images[target] = f"{push_ref(cfg, target)}@{digest}"
+        else:
+            missing.append(target)
+    if missing:
+        raise DeployError(f"no pushed image of this build for {', '.join(missing)} in "
+                          f"{cfg.registry.url}: run `doit push:{cfg.name}` (or the pipeline "
+                          "without skip_push) first")
+    return images
+
+
+def config_hash(cfg: PackageConfig) -> str:
+    """sha256 of the runtime config.yaml the deployment mounts ('' before `config:`)."""
+    path = runtime_config_path(cfg.build_dir)
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
+
+
+def record(cfg: PackageConfig, build: str, result: Result, status: str) -> str:
+    """Save one deployment in the records; '' when saved, else a warning."""
+    from axion_build.records.deployments import Deployment, save_deployment
+    from axion_build.records.runs import utc_now
+
+    try:
+        save_deployment(cfg, Deployment(
+            Package=cfg.name, BuildGuid=build, Project=project_name(cfg),
+            Digests=json.dumps(result.images, sort_keys=True), ConfigHash=config_hash(cfg),
+            Status=status, Detail=json.dumps(result.assertions), DeployTime=utc_now()))
+    except Exception as exc:  # the deployment stands whether or not its row is written
+        return f"WARNING: deployment not recorded in the records database: {exc}"
+    return ""
+
+
+def listing(assertions: list[dict]) -> str:
+    """Failed assertions, one `name: detail` a line (pure)."""
+    return "\n".join(f"  - {a['name']}: {a['detail']}" for a in failed(assertions))
+
+
+def running_text(running: dict[str, str]) -> str:
+    """What runs, `service=image` (pure)."""
+    return ", ".join(f"{s}={ref}" for s, ref in sorted(running.items())) or "nothing"
+
+
+def deploy_action(cfg: PackageConfig, task: Any) -> dict | TaskFailed:
+    """doit action: deploy this build's images, gate, roll back on a failed gate."""
+    from axion_build.records.deployments import FAILED, PASSED, last_good
+    from axion_build.records.runstate import run_guid
+
+    build = run_guid(cfg.name)
+    try:
+        images = built_images(cfg)
+    except DeployError as exc:
+        return TaskFailed(f"deploy:{cfg.name}: {exc}")
+    project = project_name(cfg)
+    try:
+        good, unknown = last_good(cfg, project), ""  # before this deployment is recorded
+    except Exception as exc:  # the deploy goes on; only a rollback needs the records
+        good, unknown = None, f"the records cannot be read ({type(exc).__name__}: {exc})"
+    result = bring_up(cfg, images, build)
+    values = {"project": project, "images": images, "gate": result.assertions,
+              "passed": result.passed}
+    warning = record(cfg, build, result, PASSED if result.passed else FAILED)
+    if warning:
+        print(warning)
+    if result.passed:
+        print(f"deployed {project}: the gate passed ({len(result.assertions)} assertions); "
+              f"running {running_text(result.running)}")
+        return values
+    message, values["rollback"] = recover(cfg, good, result, unknown)
+    if task is not None:
+        task.values.update(values)  # a failed task keeps no returned values
+    return TaskFailed(message)
+
+
+def recover(cfg: PackageConfig, good: Deployment | None, result: Result,
+            unknown: str = "") -> tuple[str, dict]:
+    """After a failed gate: the last good deployment again, else the stack down; the
+    task's message and what was done (`unknown`: why no good deployment is known)."""
+    from axion_build.records.deployments import FAILED, ROLLED_BACK
+
+    project = project_name(cfg)
+    head = (f"deploy:{cfg.name}: the gate of {project} failed:\n{listing(result.assertions)}\n")
+    if good is None:
+        problem = bring_down(cfg)
+        done = f"stack down failed too: {problem}" if problem else "the stack is down"
+        reason = unknown or f"no earlier deployment of {project} passed its gate"
+        return (head + f"{reason}, so nothing to go back to: compose down, {done}; nothing "
+                "runs now"), {"down": not problem}
+    back = bring_up(cfg, good.digests, good.BuildGuid)
+    if warning := record(cfg, good.BuildGuid, back, ROLLED_BACK if back.passed else FAILED):
+        print(warning)
+    what = {"to_build": good.BuildGuid, "images": good.digests, "gate": back.assertions,
+            "passed": back.passed}
+    if back.passed:
+        return (head + f"rolled back to the last good deployment (build {good.BuildGuid}), "
+                f"whose gate passed again; running now: {running_text(back.running)}"), what
+    problem = bring_down(cfg)
+    what["down"] = not problem
+    return (head + f"the rollback to build {good.BuildGuid} failed its gate too:\n"
+            f"{listing(back.assertions)}\ncompose down: "
+            f"{problem or 'the stack is down'}; nothing runs now"), what

@@ -1,0 +1,177 @@
+"""One deployment of the compose scaffold: pin the images by digest, `up --wait`, gate.
+
+The scaffold's compose.yaml stays as written; a deployment adds `compose.deploy.yaml`
+(every image by the digest it must run) and `deploy.env` (Caddy's host ports), so the
+CLI's start/stop/restart/status act on exactly what was deployed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from axion_build.adapters.compose import (
+    ComposeError,
+    Container,
+    Stack,
+    container_logs,
+    down_line,
+    port_taken,
+    run_compose,
+    stack_containers,
+    up_line,
+)
+from axion_build.config.model import PackageConfig
+from axion_build.deploy.gate import (
+    assertion,
+    container_assertions,
+    failed,
+    probe_routes,
+    read_status,
+    route_assertions,
+    status_assertion,
+)
+from axion_build.deploy.scaffold import deploy_dir
+from axion_build.render import render
+
+OVERRIDE_FILE = "compose.deploy.yaml"
+ENV_FILE = "deploy.env"
+# time for compose itself (creating containers, networks) beyond the gate's own timeout
+COMPOSE_MARGIN = 60
+PROBE_MINIMUM = 15  # seconds the checks through Caddy get, however long `up` took
+
+
+@dataclass(frozen=True)
+class Result:
+    """One deployment's gate: every assertion, and what runs afterwards."""
+
+    images: dict[str, str]
+    assertions: list[dict]
+    running: dict[str, str] = field(default_factory=dict)  # service → image reference
+
+    @property
+    def passed(self) -> bool:
+        """Whether every assertion passed."""
+        return not failed(self.assertions)
+
+
+def project_name(cfg: PackageConfig) -> str:
+    """The compose project the package deploys as (`axion-<package>` by default)."""
+    return cfg.deployment.project or f"axion-{cfg.name}"
+
+
+def package_stack(cfg: PackageConfig) -> Stack:
+    """The package's deployed compose stack: scaffold, pinned images, host ports."""
+    return Stack(folder=deploy_dir(cfg, "compose"), project=project_name(cfg),
+                 files=("compose.yaml", OVERRIDE_FILE), env_file=ENV_FILE)
+
+
+def host_ports(cfg: PackageConfig) -> dict[str, str]:
+    """The compose variables of Caddy's host ports."""
+    return {"CADDY_HOST_HTTP_PORT": str(cfg.deployment.http_port),
+            "CADDY_HOST_HTTPS_PORT": str(cfg.deployment.https_port)}
+
+
+def write_deploy_files(cfg: PackageConfig, stack: Stack, images: dict[str, str],
+                       build: str) -> None:
+    """compose.deploy.yaml pinning `images` and deploy.env with the host ports."""
+    context = {"package": cfg.name, "project": stack.project, "build": build or "(unknown)"}
+    (stack.folder / OVERRIDE_FILE).write_text(
+        render(f"deploy/{OVERRIDE_FILE}.j2", images=images, **context), encoding="utf-8")
+    (stack.folder / ENV_FILE).write_text(
+        render("deploy/deploy.env.j2", http_port=cfg.deployment.http_port,
+               https_port=cfg.deployment.https_port, **context), encoding="utf-8")
+
+
+def bring_up(cfg: PackageConfig, images: dict[str, str], build: str) -> Result:
+    """Run the stack with `images` and gate it; a stack that did not come up is a failed
+    assertion naming why (a taken port, a service that exits or never gets healthy)."""
+    stack = package_stack(cfg)
+    write_deploy_files(cfg, stack, images, build)
+    timeout = cfg.deployment.gate.timeout
+    started = time.monotonic()
+    try:
+        run_compose(stack, up_line(stack, timeout), timeout=timeout + COMPOSE_MARGIN,
+                    own=host_ports(cfg))
+    except ComposeError as exc:
+        boxes = stack_containers(stack)
+        return Result(images, [up_failure(cfg, str(exc)), *stuck(boxes, timed_out(str(exc)))],
+                      running_now(boxes))
+    deadline = max(started + timeout, time.monotonic() + PROBE_MINIMUM)
+    checks = gate_checks(cfg, images, deadline)
+    return Result(images, checks, running_now(stack_containers(stack)))
+
+
+def gate_checks(cfg: PackageConfig, images: dict[str, str], deadline: float) -> list[dict]:
+    """The gate of a stack that is up: routes through Caddy, the self-test, the digests."""
+    base = f"http://127.0.0.1:{cfg.deployment.http_port}"
+    answers = probe_routes(cfg, base, deadline)
+    status = read_status(cfg, base, deadline)
+    # looked at last: a service that exits at once has had time to show it
+    boxes = stack_containers(package_stack(cfg))
+    return [*route_assertions(cfg, answers), *status_assertion(cfg, status),
+            *with_output(container_assertions(images, boxes), boxes)]
+
+
+def with_output(assertions: list[dict], boxes: list[Container]) -> list[dict]:
+    """A failed `<service>: running` assertion with what its container wrote last."""
+    names = {f"{b.service}: running": b.name for b in boxes}
+    for item in assertions:
+        if not item["pass"] and item["name"] in names:
+            output = container_logs(names[item["name"]]) or "(none)"
+            item["detail"] += f"; last output: {output}"
+    return assertions
+
+
+def up_failure(cfg: PackageConfig, message: str) -> dict:
+    """The assertion of a `compose up` that failed, with the fix when the cause is known."""
+    deployment = cfg.deployment
+    if port_taken(message):
+        option, port = next(((o, p) for o, p in (("http_port", deployment.http_port),
+                                                 ("https_port", deployment.https_port))
+                             if f":{p}" in message), ("http_port", deployment.http_port))
+        message = (f"host port {port} ({cfg.path}: deployment.{option}) is taken by another "
+                   f"program: free it, or set deployment.{option} (AXION_DEPLOYMENT_"
+                   f"{option.upper()}) to a free port. compose said: {message}")
+    elif timed_out(message):
+        message = (f"not running and healthy within {deployment.gate.timeout} s "
+                   f"({cfg.path}: deployment.gate.timeout): {message}")
+    return assertion("stack started", False, message)
+
+
+def timed_out(message: str) -> bool:
+    """Whether a failed `up` ran out of time waiting for the services (pure)."""
+    return any(w in message.lower() for w in ("not healthy after", "timeout", "did not finish"))
+
+
+def stuck(boxes: list[Container], waited_out: bool = False) -> list[dict]:
+    """The containers of a failed `up` that stopped, restart or are unhealthy, with their
+    last output; one still starting only when the wait ran out."""
+    found = []
+    late = ("unhealthy", "starting") if waited_out else ("unhealthy",)
+    for box in boxes:
+        if box.state == "running" and not box.restarts and box.health not in late:
+            continue
+        health = f", {box.health}" if box.health else ""
+        found.append(assertion(
+            f"{box.service}: running", False,
+            f"{box.name}: {box.state}{health}, exit code {box.exit_code}, restarted "
+            f"{box.restarts} time(s); last output: {container_logs(box.name) or '(none)'}"))
+    return found
+
+
+def running_now(boxes: list[Container]) -> dict[str, str]:
+    """Service → image reference of every container that runs."""
+    return {b.service: b.image_ref for b in boxes if b.state == "running"}
+
+
+def bring_down(cfg: PackageConfig) -> str:
+    """`compose down` of the package's stack; '' when done, else why not."""
+    stack = package_stack(cfg)
+    if not (stack.folder / OVERRIDE_FILE).is_file():
+        return ""
+    try:
+        run_compose(stack, down_line(stack), timeout=120, own=host_ports(cfg))
+    except ComposeError as exc:
+        return str(exc)
+    return ""

@@ -1,0 +1,594 @@
+"""Deploy stage: compose up of the pushed digests, the gate, rollback, faults, the stack verbs.
+
+Pure parts (config values, pipeline steps, gate assertions, compose command lines, the
+deployments table on SQLite) are tables; the rest runs the real pipeline once on a copy of
+the example (report, web and workflow behind Caddy) into the real engine, registry and
+compose, then deploys it again broken in several ways on the same workspace.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from axion_build.adapters.compose import (
+    Container,
+    Stack,
+    compose_environ,
+    failure_text,
+    port_taken,
+    up_line,
+)
+from axion_build.cli import parser
+from axion_build.config.flags import Flags
+from axion_build.config.load import load_config, yaml_rt
+from axion_build.config.model import PackageConfig, ServiceSpec
+from axion_build.config.problems import ConfigError
+from axion_build.deploy.control import (
+    control_line,
+    env_file_values,
+    stack_command,
+    stack_problem,
+    status_lines,
+)
+from axion_build.deploy.gate import (
+    Answer,
+    container_assertions,
+    route_assertions,
+    running_state,
+    status_assertion,
+)
+from tasks.deploy import deploy_needs
+from tasks.pipeline import pipeline_steps
+from workspace import ROOT, make_workspace, provision
+
+PACKAGE = "homechoice"
+KEEP = ("report", "web", "workflow")  # two routed services (one the report) and a worker
+REF = "127.0.0.1:5000/axion/homechoice-web@sha256:" + "a" * 64
+
+
+# ---------------------------------------------------------------- config
+
+def config_with(tmp_path: Path, **deployment) -> Path:
+    """The example's config with `deployment` options set."""
+    doc = yaml_rt().load((ROOT / "config" / f"{PACKAGE}.yaml").read_text())
+    doc["package"]["app_root"] = str(ROOT / "examples" / PACKAGE)
+    doc["deployment"].update(deployment)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / f"{PACKAGE}.yaml"
+    with path.open("w") as handle:
+        yaml_rt().dump(doc, handle)
+    return path
+
+
+@pytest.mark.parametrize("deployment, environ, expected", [
+    ({"target": "cloud"}, {}, r"deployment\.target: unknown deploy target 'cloud' "
+                              r"\(fix: use one of: none, local\)"),
+    ({"target": "local", "substrate": "supervisor"}, {},
+     r"deployment\.target: deploy runs the compose substrate only, not 'supervisor'"),
+    ({}, {"AXION_DEPLOYMENT_TARGET": "k8s"},
+     r"^environment variable AXION_DEPLOYMENT_TARGET: deployment\.target: unknown"),
+    ({"gate": {"min_pass_rate": 150}}, {},
+     r"deployment\.gate\.min_pass_rate: pass rate 150 is not a percentage"),
+    ({}, {"AXION_DEPLOYMENT_GATE_TIMEOUT": "0"},
+     r"AXION_DEPLOYMENT_GATE_TIMEOUT: deployment\.gate\.timeout: timeout 0 is not"),
+    ({"http_port": 9443, "https_port": 9443}, {},
+     r"deployment\.https_port: Caddy's HTTP and HTTPS host ports are the same"),
+    ({"project": "Bad Name"}, {}, r"deployment\.project: 'Bad Name' is not a compose project"),
+])
+def test_bad_deploy_settings_are_named(tmp_path, deployment, environ, expected):
+    import re
+
+    with pytest.raises(ConfigError) as raised:
+        load_config(config_with(tmp_path, **deployment), environ=environ)
+    found = [str(p) for p in raised.value.problems]
+    assert any(re.search(expected, p) for p in found), found
+
+
+def test_deploy_settings_default_and_come_from_the_environment(tmp_path):
+    path = config_with(tmp_path)
+    cfg = load_config(path, environ={})
+    assert (cfg.deployment.target, cfg.deployment.gate.min_pass_rate,
+            cfg.deployment.gate.timeout) == ("none", 90, 120)
+    cfg = load_config(path, environ={"AXION_DEPLOYMENT_GATE_MIN_PASS_RATE": "95",
+                                     "AXION_DEPLOYMENT_TARGET": "local",
+                                     "AXION_DEPLOYMENT_HTTP_PORT": "18080"})
+    assert (cfg.deployment.target, cfg.deployment.gate.min_pass_rate,
+            cfg.deployment.http_port) == ("local", 95, 18080)
+
+
+# ---------------------------------------------------------------- pipeline wiring
+
+@pytest.mark.parametrize("flags, multiarch, deploy, last", [
+    (Flags(), False, True, "deploy:p"),
+    (Flags(), False, False, "pipeline:p:scaffold"),
+    (Flags(skip_push=True), False, True, "pipeline:p:scaffold"),
+    (Flags(skip_deploy=True), False, True, "push:p"),
+    (Flags(), True, True, "pipeline:p:scaffold"),
+])
+def test_the_pipeline_deploys_after_the_scaffold_only_when_asked(flags, multiarch, deploy,
+                                                                 last):
+    steps = pipeline_steps("p", flags, multiarch, deploy)
+    assert steps[-1] == last
+    assert steps.count("deploy:p") == (last == "deploy:p")
+
+
+@pytest.mark.parametrize("flags, expected", [
+    (Flags(), ["push:p", "pipeline:p:scaffold"]),
+    (Flags(service="web"), ["push:p:web", "pipeline:p:scaffold"]),
+    (Flags(skip_push=True), ["scaffold:p"]),
+])
+def test_deploy_waits_for_the_scaffold_and_the_pushes(flags, expected):
+    assert deploy_needs("p", flags) == expected
+
+
+DODO = """\
+from tasks.config import task_config  # noqa: F401
+from tasks.deploy import task_deploy  # noqa: F401
+from tasks.scaffold import task_scaffold  # noqa: F401
+from tasks.validate import task_validate  # noqa: F401
+
+DOIT_CONFIG = {"backend": "sqlite3", "dep_file": ".doit.sqlite3", "verbosity": 2}
+"""
+
+
+@pytest.mark.parametrize("environ, expected", [
+    ({}, "deployment.target is 'none': set it to 'local' (or AXION_DEPLOYMENT_TARGET=local)"),
+    # skip_push and nothing built: no image of this checkout to deploy
+    ({"AXION_DEPLOYMENT_TARGET": "local"},
+     "no pushed image of this build for report, webhook, web, workflow")
+])
+def test_doit_deploy_says_what_it_needs(tmp_path, environ, expected):
+    config_with(tmp_path / "config")
+    (tmp_path / "dodo.py").write_text(DODO)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AXION_")}
+    env.update(AXION_CONFIG_DIR=str(tmp_path / "config"), PYTHONPATH=str(ROOT),
+               AXION_REGISTRY_URL="127.0.0.1:9", AXION_REGISTRY_NAMESPACE="nothing-here",
+               **environ)
+    done = subprocess.run([sys.executable, "-m", "doit", f"deploy:{PACKAGE}", "skip_push=1"],
+                          cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and expected in done.stdout + done.stderr, done.stdout
+
+
+# ---------------------------------------------------------------- gate (pure)
+
+def box(service: str = "web", state: str = "running", health: str = "healthy",
+        restarts: int = 0, ref: str = REF, digests: tuple[str, ...] = (REF,)) -> Container:
+    return Container(name=f"x-{service}-1", service=service, state=state, health=health,
+                     exit_code=0 if state == "running" else 2, restarts=restarts,
+                     started="", image_ref=ref, image_id="sha256:" + "b" * 64,
+                     repo_digests=digests)
+
+
+@pytest.mark.parametrize("containers, failing", [
+    ([box()], []),
+    ([box(health="")], []),
+    ([box(state="restarting", restarts=4)], ["web: running"]),
+    ([box(state="exited")], ["web: running"]),
+    ([box(health="unhealthy")], ["web: running"]),
+    ([box(digests=("127.0.0.1:5000/axion/homechoice-web@sha256:" + "c" * 64,))],
+     ["web: runs the built digest"]),
+    ([box(ref="127.0.0.1:5000/axion/homechoice-web:latest")], ["web: runs the built digest"]),
+    ([], ["web: running"]),
+])
+def test_container_assertions(containers, failing):
+    found = container_assertions({"web": REF}, containers)
+    assert [a["name"] for a in found if not a["pass"]] == failing
+
+
+def test_a_restarting_container_says_so():
+    passed, detail = running_state(box(state="restarting", restarts=3))
+    assert not passed and detail == "x-web-1: restarting, healthy, restarted 3 time(s) " \
+                                    "(exit code 2)"
+
+
+def gate_config(tmp_path: Path, min_pass_rate: int = 90) -> PackageConfig:
+    from axion_build.config.model import CompileSpec, DeploymentSpec, GateSpec
+
+    services = (ServiceSpec("report", "ServeReport.py", port=9400, route="/report"),
+                ServiceSpec("web", "ServeWebsite.py", port=9000, route="/"),
+                ServiceSpec("workflow", "ServeWorkflow.py"))
+    return PackageConfig(name=PACKAGE, path=tmp_path / "homechoice.yaml", app_root=tmp_path,
+                         build_root=tmp_path / "build", services=services,
+                         compile=CompileSpec(factory_sets=("factory.core",)),
+                         deployment=DeploymentSpec(gate=GateSpec(min_pass_rate=min_pass_rate)))
+
+
+def status(rate: float, failed: tuple[str, ...] = ()) -> Answer:
+    assertions = [{"name": n, "pass": False, "detail": f"{n} broke"} for n in failed]
+    body = {"tests": {"summary": {"pass_rate": rate}, "assertions": assertions}}
+    return Answer(200, json.dumps(body).encode())
+
+
+@pytest.mark.parametrize("answer, minimum, passed, detail", [
+    (status(100), 90, True, "pass_rate 100"),
+    (status(90, ("PEM keys readable",)), 90, True, "pass_rate 90; failed: PEM keys readable: "
+                                                   "PEM keys readable broke"),
+    (status(80, ("PEM keys readable", "config mounted")), 90, False,
+     "pass_rate 80; failed: PEM keys readable: PEM keys readable broke; config mounted: "
+     "config mounted broke"),
+    (status(90, ("modules are compiled",)), 100, False, "pass_rate 90; failed: modules are"),
+    (Answer(502, b"bad gateway"), 90, False, "/report/status?format=json: HTTP 502"),
+    (Answer(0, error="connection refused"), 90, False, "no answer: connection refused"),
+    (Answer(200, b"<html>"), 90, False, "not the status JSON"),
+])
+def test_status_assertion(tmp_path, answer, minimum, passed, detail):
+    (found,) = status_assertion(gate_config(tmp_path, minimum), answer)
+    assert found["name"] == f"report: status pass_rate >= {minimum}"
+    assert found["pass"] is passed and detail in found["detail"]
+
+
+def test_no_report_service_no_status_assertion(tmp_path):
+    cfg = gate_config(tmp_path)
+    cfg = cfg.__class__(**{**cfg.__dict__, "services": cfg.services[1:]})
+    assert status_assertion(cfg, None) == []
+
+
+def test_route_assertions_ask_each_routed_service_through_caddy(tmp_path):
+    found = route_assertions(gate_config(tmp_path), {"/report/health": Answer(200),
+                                                     "/health": Answer(502)})
+    assert [(a["name"], a["pass"], a["detail"]) for a in found] == [
+        ("report: answers through Caddy at /report/health", True, "HTTP 200"),
+        ("web: answers through Caddy at /health", False, "HTTP 502")]
+
+
+# ---------------------------------------------------------------- compose lines (pure)
+
+STACK = Stack(folder=Path("/d"), project="axion-x", files=("compose.yaml", "compose.deploy.yaml"),
+              env_file="deploy.env")
+
+
+def test_compose_lines():
+    head = ["docker", "compose", "-p", "axion-x", "-f", "compose.yaml", "-f",
+            "compose.deploy.yaml", "--env-file", "deploy.env"]
+    assert up_line(STACK, 30)[:len(head)] == head
+    assert up_line(STACK, 30)[len(head):][:5] == ["up", "-d", "--wait", "--wait-timeout", "30"]
+    assert control_line(STACK, "restart", "web") == [*head, "restart", "--no-deps", "web"]
+    assert control_line(STACK, "restart") == [*head, "restart"]
+    assert control_line(STACK, "stop", "report") == [*head, "stop", "report"]
+
+
+@pytest.mark.parametrize("output, expected, taken", [
+    (" Container x-web-1  Recreate\n Container x-caddy-1  Starting\nError response from "
+     "daemon: driver failed programming external connectivity on endpoint x-caddy-1: Bind "
+     "for 0.0.0.0:8080 failed: port is already allocated\n",
+     "Error response from daemon: driver failed programming external connectivity on "
+     "endpoint x-caddy-1: Bind for 0.0.0.0:8080 failed: port is already allocated", True),
+    ("Network x_default  Creating\nlisten tcp4 0.0.0.0:18090: bind: address already in use",
+     "listen tcp4 0.0.0.0:18090: bind: address already in use", True),
+    ("application not healthy after 3s\n", "application not healthy after 3s", False),
+])
+def test_compose_failures_keep_only_what_went_wrong(output, expected, taken):
+    assert failure_text(output) == expected
+    assert port_taken(failure_text(output)) is taken
+
+
+def test_the_deploy_own_values_win_over_the_shell():
+    env = compose_environ({"CADDY_HOST_HTTP_PORT": "80", "PATH": "/bin"},
+                          {"CADDY_HOST_HTTP_PORT": "18080"})
+    assert env == {"PATH": "/bin", "CADDY_HOST_HTTP_PORT": "18080"}
+    assert env_file_values("# ports\nA=1\n\nB = two\n") == {"A": "1", "B": "two"}
+
+
+def test_status_lines():
+    lines = status_lines([box(), box("workflow", health="", state="restarting", restarts=2)])
+    assert lines[1].split() == ["web", "running", "healthy", "0", REF]
+    assert lines[2].split()[:4] == ["workflow", "restarting", "-", "2"]
+
+
+@pytest.mark.parametrize("argv, verb, name", [
+    (["restart", PACKAGE, "web"], "restart", "web"),
+    (["status", PACKAGE], "status", ""),
+    (["deploy", PACKAGE], "deploy", ""),
+])
+def test_cli_stack_verbs(argv, verb, name):
+    args = parser().parse_args(argv)
+    assert (args.verb, args.package, args.name) == (verb, PACKAGE, name)
+
+
+def test_cli_refuses_a_service_name_after_another_verb(capsys):
+    from axion_build.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["validate", PACKAGE, "web"])
+    assert "a service name follows only start, stop, restart, status" in capsys.readouterr().err
+
+
+def test_the_stack_verbs_name_what_is_missing(tmp_path, capsys):
+    cfg = gate_config(tmp_path)
+    assert stack_problem(cfg, "").startswith(
+        f"{PACKAGE} is not deployed here (no {tmp_path}/build/{PACKAGE}/deploy/compose/"
+        "compose.deploy.yaml): run `doit deploy:homechoice` with deployment.target: local")
+    assert stack_command("restart", cfg, "web") == 2
+    assert "axion restart: homechoice is not deployed here" in capsys.readouterr().err
+    folder = tmp_path / "build" / PACKAGE / "deploy" / "compose"
+    folder.mkdir(parents=True)
+    (folder / "compose.deploy.yaml").write_text("services: {}\n")
+    assert stack_problem(cfg, "web") == ""
+    assert stack_problem(cfg, "mailer") == (f"{cfg.path}: no service 'mailer' in homechoice "
+                                            "(have: report, web, workflow, caddy)")
+
+
+# ---------------------------------------------------------------- deployments table (SQLite)
+
+def test_the_last_good_deployment_is_the_latest_that_passed(tmp_path):
+    from axion_build.records.deployments import (
+        FAILED,
+        PASSED,
+        ROLLED_BACK,
+        Deployment,
+        last_good,
+        latest,
+        save_deployment,
+    )
+
+    cfg = gate_config(tmp_path)
+    assert last_good(cfg, "axion-homechoice") is None  # no table yet
+    start = datetime(2026, 12, 1, 12, 0, 0)
+    rows = [("b1", PASSED, "axion-homechoice"), ("b2", PASSED, "axion-homechoice"),
+            ("b3", PASSED, "other-project"), ("b4", FAILED, "axion-homechoice"),
+            ("b2", ROLLED_BACK, "axion-homechoice")]
+    for i, (build, state, project) in enumerate(rows):
+        save_deployment(cfg, Deployment(PACKAGE, build, project, json.dumps({"web": REF}),
+                                        "c" * 64, state, "[]", start + timedelta(seconds=i)))
+    good = last_good(cfg, "axion-homechoice")
+    assert (good.BuildGuid, good.Status, good.digests) == ("b2", PASSED, {"web": REF})
+    assert latest(cfg, "axion-homechoice").Status == ROLLED_BACK
+    assert last_good(cfg, "other-project").BuildGuid == "b3"
+
+
+# ---------------------------------------------------------------- real deployments (e2e)
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct ports nothing listens on right now."""
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def compose_ok() -> bool:
+    """Whether a Docker engine with the compose plugin answers."""
+    checks = (["docker", "info"], ["docker", "compose", "version"])
+    try:
+        return all(subprocess.run(c, capture_output=True, timeout=30).returncode == 0
+                   for c in checks)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+class Deployed:
+    """The workspace, its project and ports, and helpers to look at what runs."""
+
+    def __init__(self, ws, project: str, http_port: int):
+        self.ws, self.project, self.http_port = ws, project, http_port
+        self.first = None  # the first pipeline run
+
+    def containers(self) -> dict[str, dict]:
+        """Service → `docker inspect` record of each container of the project."""
+        ids = subprocess.run(["docker", "ps", "-aq", "--filter",
+                              f"label=com.docker.compose.project={self.project}"],
+                             capture_output=True, text=True, timeout=60).stdout.split()
+        if not ids:
+            return {}
+        raw = json.loads(subprocess.run(["docker", "inspect", *ids], capture_output=True,
+                                        text=True, timeout=60).stdout)
+        return {c["Config"]["Labels"]["com.docker.compose.service"]: c for c in raw}
+
+    def running_images(self) -> dict[str, str]:
+        return {s: c["Config"]["Image"] for s, c in self.containers().items()
+                if c["State"]["Status"] == "running"}
+
+    def query(self, sql: str, *params) -> list[tuple]:
+        with sqlite3.connect(self.ws.root / "build" / "records.sqlite3") as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def last_guid(self) -> str:
+        return self.query("SELECT BuildGuid FROM log_build_run ORDER BY StartTime DESC")[0][0]
+
+    def step_detail(self, guid: str, task: str) -> dict:
+        rows = self.query("SELECT Detail FROM log_build_step WHERE BuildGuid = ? AND Task = ?",
+                          guid, task)
+        return json.loads(rows[0][0]) if rows and rows[0][0] else {}
+
+    def deployments(self) -> list[tuple[str, str, dict]]:
+        rows = self.query("SELECT BuildGuid, Status, Digests FROM log_deployment ORDER BY Id")
+        return [(guid, state, json.loads(digests)) for guid, state, digests in rows]
+
+    def axion(self, *args: str) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AXION_")}
+        env["PYTHONPATH"] = str(ROOT)
+        return subprocess.run([sys.executable, "-m", "axion_build.cli", *args],
+                              cwd=self.ws.root, env=env, capture_output=True, text=True,
+                              timeout=300)
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory, base_images):
+    """The example (report, web, workflow) through the whole pipeline with deploy on, once."""
+    if not compose_ok():
+        pytest.skip("no Docker engine with the compose plugin")
+    ws = make_workspace(tmp_path_factory.mktemp("deploy"), PACKAGE,
+                        app_source=ROOT / "examples" / PACKAGE,
+                        config_source=ROOT / "config" / f"{PACKAGE}.yaml")
+    provision(ws)
+    project = f"axt-{uuid.uuid4().hex[:8]}"
+    http_port, https_port = free_ports(2)
+    doc = yaml_rt().load(ws.config_file.read_text())
+    for name in [n for n in doc["services"] if n not in KEEP]:
+        del doc["services"][name]
+    doc["registry"]["namespace"] = project
+    # deployed, the example passes every self-test: one failing check fails the gate
+    doc["deployment"].update(target="local", project=project, http_port=http_port,
+                             https_port=https_port, gate={"timeout": 120, "min_pass_rate": 100})
+    with ws.config_file.open("w") as handle:
+        yaml_rt().dump(doc, handle)
+    (ws.root / "pyproject.toml").write_text("[tool.axion]\n")  # the CLI's project root
+    state = Deployed(ws, project, http_port)
+    try:
+        state.first = ws.doit(f"pipeline:{PACKAGE}")
+        yield state
+    finally:
+        subprocess.run(["docker", "compose", "-p", project, "down", "-v", "--timeout", "5"],
+                       capture_output=True, timeout=300)
+
+
+def get(url: str) -> tuple[int, bytes]:
+    import urllib.error
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=10) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+@pytest.mark.e2e
+def test_the_pipeline_deploys_the_pushed_digests_and_passes_the_gate(deployed):
+    first = deployed.first
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    guid = deployed.last_guid()
+    (row,) = deployed.deployments()
+    assert row[:2] == (guid, "passed")
+    # the digests deployed are the ones this run's pushes recorded, and they run
+    pushed = {s: deployed.step_detail(guid, f"push:{PACKAGE}:{s}")["values"]
+              for s in (*KEEP, "caddy")}
+    expected = {s: f"{v['pushed']}@{v['digest']}" for s, v in pushed.items()}
+    assert row[2] == expected
+    assert deployed.running_images() == expected
+    gate = deployed.step_detail(guid, f"deploy:{PACKAGE}")["values"]["gate"]
+    names = {a["name"]: a["pass"] for a in gate}
+    assert names["report: status pass_rate >= 100"] is True
+    assert names["web: answers through Caddy at /health"] is True
+    assert all(names[f"{s}: runs the built digest"] for s in (*KEEP, "caddy"))
+    assert all(names.values()), gate
+    status, body = get(f"http://127.0.0.1:{deployed.http_port}/report/status?format=json")
+    assert status == 200 and json.loads(body)["tests"]["summary"]["pass_rate"] == 100
+
+
+@pytest.mark.e2e
+def test_restart_of_one_service_restarts_only_it(deployed):
+    before = {s: c["State"]["StartedAt"] for s, c in deployed.containers().items()}
+    assert set(before) == {*KEEP, "caddy"}
+    done = deployed.axion("restart", PACKAGE, "web")
+    assert done.returncode == 0, done.stdout + done.stderr
+    after = {s: c["State"]["StartedAt"] for s, c in deployed.containers().items()}
+    assert after["web"] != before["web"]
+    assert {s: t for s, t in after.items() if s != "web"} == \
+           {s: t for s, t in before.items() if s != "web"}
+    shown = deployed.axion("status", PACKAGE)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert [line.split()[:2] for line in shown.stdout.splitlines()[2:]] == \
+           [[s, "running"] for s in sorted({*KEEP, "caddy"})]
+    stopped = deployed.axion("stop", PACKAGE, "workflow")
+    assert stopped.returncode == 0 and deployed.axion("status", PACKAGE).returncode == 1
+    assert deployed.axion("start", PACKAGE, "workflow").returncode == 0
+    assert deployed.containers()["workflow"]["State"]["Status"] == "running"
+
+
+@pytest.mark.e2e
+def test_a_failed_self_test_rolls_back_to_the_last_good_digests(deployed):
+    good = deployed.running_images()
+    # ObjConfig stays Python: the report's "modules are compiled" check fails in new images
+    done = deployed.ws.doit(f"pipeline:{PACKAGE}",
+                            AXION_COMPILE_EXCLUDE="factory.core/ObjConfig.py")
+    out = done.stdout + done.stderr
+    assert done.returncode != 0, out[-3000:]
+    first_guid = deployed.deployments()[0][0]
+    assert "the gate of" in out and "report: status pass_rate >= 100: pass_rate 90" in out
+    assert "modules are compiled: 1 of" in out and "factory.core/ObjConfig.py" in out
+    assert f"rolled back to the last good deployment (build {first_guid}), whose gate " \
+           "passed again" in out
+    assert deployed.running_images() == good
+    guid = deployed.last_guid()
+    *_, failed_row, back_row = deployed.deployments()
+    assert failed_row[:2] == (guid, "failed") and failed_row[2]["report"] != good["report"]
+    assert back_row == (first_guid, "rolled-back", good)
+    detail = deployed.step_detail(guid, f"deploy:{PACKAGE}")["values"]
+    assert [a["name"] for a in detail["gate"] if not a["pass"]] == \
+           ["report: status pass_rate >= 100"]
+    assert detail["rollback"]["passed"] is True and detail["rollback"]["to_build"] == first_guid
+    status, body = get(f"http://127.0.0.1:{deployed.http_port}/report/status?format=json")
+    assert status == 200 and json.loads(body)["tests"]["summary"]["pass_rate"] == 100
+
+
+@pytest.mark.e2e
+def test_a_service_that_exits_at_once_is_named_and_rolled_back(deployed):
+    good = deployed.running_images()
+    done = deployed.ws.doit(f"pipeline:{PACKAGE}", AXION_SERVICES_WORKFLOW_ARGS="bogus")
+    out = done.stdout + done.stderr
+    assert done.returncode != 0, out[-3000:]
+    assert "  - workflow: running: " in out and "exit code 2" in out, out[-3000:]
+    assert "invalid choice: 'bogus'" in out  # the service's own last words
+    assert "rolled back to the last good deployment" in out
+    assert deployed.running_images() == good
+
+
+@pytest.mark.e2e
+def test_never_healthy_in_time_with_no_earlier_good_deployment_leaves_no_stack(deployed):
+    # a project of its own, deployed for the first time: no good deployment to go back to
+    running = deployed.running_images()
+    project = f"{deployed.project}-new"
+    http_port, https_port = free_ports(2)
+    other = Deployed(deployed.ws, project, http_port)
+    try:
+        done = deployed.ws.doit(f"deploy:{PACKAGE}", AXION_DEPLOYMENT_GATE_TIMEOUT="2",
+                                AXION_DEPLOYMENT_PROJECT=project,
+                                AXION_DEPLOYMENT_HTTP_PORT=str(http_port),
+                                AXION_DEPLOYMENT_HTTPS_PORT=str(https_port))
+        out = done.stdout + done.stderr
+        assert done.returncode != 0, out[-3000:]
+        assert "stack started: not running and healthy within 2 s" in out
+        assert "deployment.gate.timeout" in out and "  - report: running: " in out
+        assert f"no earlier deployment of {project} passed its gate, so nothing to go back " \
+               "to: compose down, the stack is down; nothing runs now" in out
+        assert other.containers() == {}
+    finally:
+        subprocess.run(["docker", "compose", "-p", project, "down", "-v", "--timeout", "5"],
+                       capture_output=True, timeout=300)
+    assert other.query("SELECT Status FROM log_deployment WHERE Project = ?", project) == \
+           [("failed",)]
+    # the package's own deployment was not touched
+    assert deployed.running_images() == running
+
+
+@pytest.mark.e2e
+def test_a_taken_port_is_named_and_leaves_no_stack(deployed):
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    holder.bind(("0.0.0.0", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    try:
+        done = deployed.ws.doit(f"deploy:{PACKAGE}", AXION_DEPLOYMENT_HTTP_PORT=str(port))
+    finally:
+        holder.close()
+    out = done.stdout + done.stderr
+    assert done.returncode != 0, out[-3000:]
+    assert f"stack started: host port {port} (" in out
+    assert "deployment.http_port) is taken by another program: free it, or set " \
+           "deployment.http_port (AXION_DEPLOYMENT_HTTP_PORT) to a free port" in out
+    assert "nothing runs now" in out
+    assert deployed.containers() == {}
+    guid = deployed.last_guid()
+    assert deployed.query("SELECT Status FROM log_build_step WHERE BuildGuid = ? AND Task = ?",
+                          guid, f"deploy:{PACKAGE}") == [("failed",)]
+    # this deploy and the rollback to the first good one: both failed on the port
+    first_guid = deployed.deployments()[0][0]
+    assert [row[:2] for row in deployed.deployments()[-2:]] == [(guid, "failed"),
+                                                                (first_guid, "failed")]
