@@ -172,6 +172,25 @@ install_oras() {
     done_step "oras (registry cache)" "$start"
 }
 
+# Reproducible images need BuildKit 0.13's rewrite-timestamp and the containerd image
+# store: trixie's dockerd 26.1.5 runs on bookworm (it links only bookworm's libraries).
+# For the tests: a second engine of that version beside the system one, never replacing it.
+install_newer_engine() {
+    local start tmp debs=$CACHE/cli-plugins/debs dest=$CACHE/engine-26
+    start=$(now)
+    if [[ ! -x $dest/bin/dockerd ]]; then
+        trixie_debs docker.io
+        tmp=$(mktemp -d)
+        dpkg -x "$(compgen -G "$debs/docker.io_*.deb" | head -n 1)" "$tmp"
+        install -d "$dest/bin"
+        # its docker-init is a link to another package's tini: the system engine's serves
+        install -m 0755 "$tmp/usr/sbin/dockerd" "$tmp/usr/sbin/docker-proxy" "$dest/bin/"
+        rm -rf "$tmp"
+        "$dest/bin/dockerd" --version >/dev/null || die "$dest/bin/dockerd does not run"
+    fi
+    done_step "dockerd 26 (reproducible builds, tests)" "$start"
+}
+
 registry_status() {
     curl -s -o /dev/null -w '%{http_code}' "http://$REGISTRY_ADDR/v2/" 2>/dev/null || true
 }
@@ -293,6 +312,7 @@ main() {
     if [[ $PROFILE == tests ]]; then
         start_mariadb
         enable_binfmt
+        install_newer_engine
     fi
     install_venv
     done_step "total ($PROFILE)" "$T0"

@@ -7,6 +7,8 @@ of its own, and with `--iptables=false` it leaves the host's firewall alone.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import shutil
 import signal
@@ -29,6 +31,7 @@ class Engine:
     context: str
     bridge: str
     process: subprocess.Popen
+    rules: list[list[str]] = dataclasses.field(default_factory=list)
 
     def docker(self, *args: str, check: bool = True,
                input_bytes: bytes | None = None) -> subprocess.CompletedProcess:
@@ -55,8 +58,39 @@ def free_subnet() -> int:
     raise AssertionError("no free 172.30.N.0/24 subnet")
 
 
-def start_engine() -> Engine:
-    """Start the second engine (root only), with a docker context that reaches it."""
+def newer_dockerd() -> Path | None:
+    """trixie's dockerd 26 that `./run provision tests` unpacks into the machine cache."""
+    from axion_build.paths import cache_root
+
+    binary = cache_root() / "engine-26" / "bin" / "dockerd"
+    return binary if binary.is_file() else None
+
+
+def nat_rules(bridge: str, subnet: int) -> list[list[str]]:
+    """The iptables rules that let the engine's build containers reach the mirror."""
+    net = f"172.30.{subnet}.0/24"
+    return [["-t", "nat", "POSTROUTING", "-s", net, "!", "-o", bridge, "-j", "MASQUERADE"],
+            ["FORWARD", "-i", bridge, "-j", "ACCEPT"],
+            ["FORWARD", "-o", bridge, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED",
+             "-j", "ACCEPT"]]
+
+
+def iptables(action: str, rule: list[str]) -> None:
+    """Insert (-I) or delete (-D) one rule, the table given first as in `nat_rules`."""
+    table = rule[:2] if rule[0] == "-t" else []
+    chain, rest = (rule[2], rule[3:]) if table else (rule[0], rule[1:])
+    subprocess.run(["iptables", *table, action, chain, *rest], check=action == "-I",
+                   capture_output=True)
+
+
+def start_engine(dockerd: Path | None = None, containerd_store: bool = False,
+                 nat: bool = False) -> Engine:
+    """Start the second engine (root only), with a docker context that reaches it.
+
+    `dockerd`: another engine binary (its helpers beside it); `containerd_store`: images
+    kept in containerd's store, as reproducible builds need; `nat`: its build
+    containers reach the network (Debian's mirror), through rules removed at the stop.
+    """
     if os.geteuid() != 0 or not shutil.which("dockerd") or not shutil.which("ip"):
         pytest.skip("a second Docker engine needs root, dockerd and ip")
     # short paths: containerd's sockets live under the exec root (108-byte limit)
@@ -69,11 +103,25 @@ def start_engine() -> Engine:
     subprocess.run(["ip", "link", "set", bridge, "up"], check=True)
     socket = root / "sock"
     log = (root / "dockerd.log").open("w")
+    options = []
+    if containerd_store:
+        settings = root / "daemon.json"
+        settings.write_text(json.dumps({"features": {"containerd-snapshotter": True}}))
+        options = ["--config-file", str(settings)]
+    env = dict(os.environ)
+    if dockerd:
+        env["PATH"] = f"{dockerd.parent}:{env['PATH']}"  # its docker-proxy
     process = subprocess.Popen(
-        ["dockerd", "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
+        [str(dockerd or "dockerd"), *options, "--data-root", str(root / "data"),
+         "--exec-root", str(root / "exec"),
          "--pidfile", str(root / "pid"), "-H", f"unix://{socket}", f"--bridge={bridge}",
-         "--iptables=false"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+         "--iptables=false"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env=env)
     engine = Engine(root, socket, context, bridge, process)
+    if nat:
+        engine.rules = nat_rules(bridge, subnet)
+        for rule in engine.rules:
+            iptables("-I", rule)
     deadline = time.monotonic() + 60
     while subprocess.run(["docker", "-H", f"unix://{socket}", "info"],
                          capture_output=True).returncode != 0:
@@ -96,6 +144,8 @@ def stop_engine(engine: Engine) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(engine.process.pid, signal.SIGKILL)
             engine.process.wait(10)
+    for rule in engine.rules:
+        iptables("-D", rule)
     subprocess.run(["ip", "link", "del", engine.bridge], capture_output=True)
     # what dockerd left mounted (it unmounts on a clean stop)
     mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()

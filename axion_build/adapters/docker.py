@@ -117,15 +117,57 @@ def remove_image(tag: str) -> None:
     docker_cli(["image", "rm", "--force", tag], check=False)
 
 
+def reproducible_problem() -> str:
+    """Why the engine cannot build reproducible images ('' when it can), asked once per
+    engine and process.
+
+    It takes BuildKit 0.13's `rewrite-timestamp` (Docker 25 and later) and the
+    containerd image store, which keeps the rewritten layers as they were exported.
+    """
+    key = engine_address()
+    if key not in _REPRODUCIBLE:
+        done = docker_cli(["info", "--format", "{{json .}}"], check=False)
+        try:
+            info = json.loads(done.stdout)
+        except ValueError:
+            info = {}
+        _REPRODUCIBLE[key] = reproducible_verdict(str(info.get("ServerVersion", "")),
+                                                  json.dumps(info.get("DriverStatus")))
+    return _REPRODUCIBLE[key]
+
+
+_REPRODUCIBLE: dict[str, str] = {}
+
+
+def reproducible_verdict(version: str, driver_status: str) -> str:
+    """Why an engine of `version` with `driver_status` cannot build reproducibly (pure)."""
+    try:
+        major = int(version.split(".")[0])
+    except ValueError:
+        return f"the engine's version is unknown ({version or 'no answer'})"
+    if major < 25:
+        return (f"Docker {version} builds with a BuildKit that cannot rewrite layer "
+                "timestamps (Docker 25 or later can)")
+    if "io.containerd.snapshotter" not in driver_status:
+        return (f"Docker {version} keeps images outside the containerd image store, which "
+                'reproducible layers need: set {"features": {"containerd-snapshotter": '
+                "true}} in /etc/docker/daemon.json")
+    return ""
+
+
 def build_image(context: Path, dockerfile: Path, *, target: str | None, tags: list[str],
                 build_args: dict[str, str], labels: dict[str, str], platform: str | None = None,
                 load: bool = True, push: bool = False, builder: str | None = None,
                 cache: bool = True, cache_from: list[str] | None = None,
-                inline_cache: bool = False) -> None:
+                inline_cache: bool = False, source_date_epoch: int | None = None) -> None:
     """Build one target with buildx; loaded into the engine (or pushed).
 
     `cache_from`: images (in a registry) whose inline build cache may serve unchanged
     layers; `inline_cache`: embed this build's cache in the image for others.
+    `source_date_epoch`: build reproducibly (an engine `reproducible_problem` allows):
+    every timestamp, of the image and of each file in its layers, becomes that time, and
+    no provenance record (which holds the build's own time) is attached; the image is
+    exported as an archive and loaded, so each layer is stored as it was rewritten.
     BuildKit's progress is kept, not printed (parallel builds stay readable); a failure
     carries its last lines.
     """
@@ -133,18 +175,32 @@ def build_image(context: Path, dockerfile: Path, *, target: str | None, tags: li
 
     ensure_remote_context()
     progress: deque[str] = deque(maxlen=60)
+    options: dict = {"load": load and not push, "push": push}
+    archive = None
+    if source_date_epoch is not None and load and not push:
+        archive = context.with_name(f"{context.name}-{os.getpid()}-{target or 'image'}.tar")
+        options = {"output": {"type": "docker", "name": tags[0], "dest": str(archive),
+                              "rewrite-timestamp": "true"}, "provenance": False}
+        build_args = {**build_args, "SOURCE_DATE_EPOCH": str(source_date_epoch)}
     try:
         for line in docker.buildx.build(
                 context, file=dockerfile, target=target, tags=tags, build_args=build_args,
                 labels=labels, platforms=[platform] if platform else None,
-                load=load and not push, push=push, builder=builder, cache=cache,
+                builder=builder, cache=cache,
                 cache_from=[{"type": "registry", "ref": ref} for ref in cache_from or ()] or None,
                 cache_to={"type": "inline"} if inline_cache else None,
-                progress="plain", stream_logs=True):
+                progress="plain", stream_logs=True, **options):
             progress.append(line.rstrip())
+        if archive is not None:
+            docker_cli(["image", "load", "--quiet", "--input", str(archive)])
+            for extra in tags[1:]:
+                tag_image(tags[0], extra)
     except DockerException as exc:
         detail = "\n".join(progress) or tail(exc)
         raise DockerError(f"build of {', '.join(tags)} failed:\n{detail}") from exc
+    finally:
+        if archive is not None:
+            archive.unlink(missing_ok=True)
 
 
 def tail(exc, lines: int = 40) -> str:

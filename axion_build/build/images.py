@@ -136,9 +136,8 @@ def expected_hash(cfg: PackageConfig, target: str, platform: str, facts: dict) -
         return ""
     if target == CADDY_TARGET:
         files = caddy_files(cfg, platform)
-        # a foreign platform's Caddy is also made of what the host's builder fetched
-        used = base_ids if venv_platform(cfg, platform) != platform else base_ids[:1]
-        return sha256(json.dumps([files, *used], sort_keys=True).encode())
+        # Caddy is also made of what the builder fetched
+        return sha256(json.dumps([files, *base_ids], sort_keys=True).encode())
     manifest = context_manifest_path(cfg, platform).read_text()
     return service_inputs_hash(cfg, target, platform, tuple(base_ids), manifest)
 
@@ -157,9 +156,8 @@ def caddy_files(cfg: PackageConfig, platform: str) -> dict[str, str]:
     """The Caddy image's whole context: its Dockerfile and the generated Caddyfile."""
     from axion_build.deploy.caddy import caddy_image_context
 
-    maker = venv_platform(cfg, platform)
-    fetcher = (maker, venv_builder(cfg, platform)) if maker != platform else None
-    return caddy_image_context(cfg, platform, fetcher)
+    return caddy_image_context(cfg, platform,
+                               (venv_platform(cfg, platform), venv_builder(cfg, platform)))
 
 
 def caddy_context(cfg: PackageConfig, platform: str):
@@ -247,11 +245,13 @@ def build_target(cfg: PackageConfig, target: str, platform: str) -> dict | TaskF
         from axion_build.adapters import transfer
 
         transfer.login(cfg.registry)  # the layers of the registry's `latest` may serve
+    epoch, not_reproducible = build_time(cfg)
     docker.build_image(context, context / "Dockerfile", target=target_name, tags=[candidate],
                        build_args=build_args(cfg, target, platform), labels=labels,
                        platform=platform, builder=builder or None,
                        cache_from=[f"{image_repository(cfg, target)}:latest"]
-                       if shared and pull else None, inline_cache=shared and push)
+                       if shared and pull else None, inline_cache=shared and push,
+                       source_date_epoch=epoch)
     private_key = key_paths(cfg.app_root / "data.config", cfg.name)[0]
     try:
         findings = guard_image(candidate, (*cfg.secrets(), *key_material(private_key)),
@@ -269,7 +269,26 @@ def build_target(cfg: PackageConfig, target: str, platform: str) -> dict | TaskF
     docker.remove_image(candidate)
     size = docker.image_size(tag)
     print(f"{tag}: {size / 1e6:.1f} MB")
-    return {"image": tag, "size": size, "inputs": inputs}
+    made = {"image": tag, "size": size, "inputs": inputs, "reproducible": not not_reproducible}
+    return {**made, "not_reproducible": not_reproducible} if not_reproducible else made
+
+
+def build_time(cfg: PackageConfig) -> tuple[int | None, str]:
+    """(SOURCE_DATE_EPOCH, '') for a reproducible build, else (None, why not), said once
+    per run."""
+    from axion_build.adapters import docker
+    from axion_build.build.reproducible import commit_time, say_once
+
+    problem = docker.reproducible_problem()
+    epoch = None
+    if not problem:
+        epoch = commit_time(cfg)
+        if epoch is None:
+            problem = (f"{cfg.app_root} is not in a git checkout with a commit, whose time "
+                       "every timestamp of a reproducible image takes")
+    if problem:
+        say_once(cfg, f"images of {cfg.name} are not reproducible: {problem}")
+    return epoch, problem
 
 
 def fill_platform_wheelhouse(cfg: PackageConfig, platform: str) -> None:

@@ -71,11 +71,12 @@ def caddy_image_context(cfg: PackageConfig, platform: str = "",
                         fetcher: tuple[str, str] | None = None) -> dict[str, str]:
     """Build context of the `axion-caddy:<pkg>` image: its Dockerfile and Caddyfile.
 
-    `fetcher`: (platform, image) of a builder that fetches and unpacks the platform's
-    Caddy package, so a foreign image runs nothing under emulation.
+    `fetcher`: (platform, image) of the builder that fetches and unpacks the platform's
+    Caddy package (the host's for a foreign platform, so it runs nothing under
+    emulation); by default the platform's own builder.
     """
     platform = platform or native_platform()
-    fetch_platform, fetch_image = fetcher or ("", "")
+    fetch_platform, fetch_image = fetcher or (platform, cfg.images.builder_for(platform))
     return {
         "Dockerfile": render(DOCKERFILE_TEMPLATE, package=cfg.name,
                              base_runtime_image=cfg.images.runtime_for(platform),
