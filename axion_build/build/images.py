@@ -240,9 +240,8 @@ def build_target(cfg: PackageConfig, target: str, platform: str) -> dict | TaskF
                        platform=platform, builder=builder or None,
                        cache_from=[f"{image_repository(cfg, target)}:latest"]
                        if shared and pull else None, inline_cache=shared and push)
-    private_key = key_paths(cfg.app_root / "data.config", cfg.name)[0]
     try:
-        findings = guard_image(candidate, (*cfg.secrets(), *key_material(private_key)),
+        findings = guard_image(candidate, guarded_values(cfg),
                                cfg.build_root / "guard-clean-layers.json")
     except BaseException:
         docker.remove_image(candidate)  # a guard that could not finish passed nothing
@@ -287,3 +286,11 @@ def wheelhouse_stamp(cfg: PackageConfig, platform: str):
     return wheelhouse_dir(cfg, platform).with_suffix(".txt")
 
 
+def guarded_values(cfg: PackageConfig) -> tuple[str, ...]:
+    """What the secret guard looks for besides any PEM private key: the configured
+    secrets and lines of the package's PEM and cosign private keys."""
+    from axion_build.build.signkeys import cosign_key_material, cosign_key_paths
+
+    folder = cfg.app_root / "data.config"
+    return (*cfg.secrets(), *key_material(key_paths(folder, cfg.name)[0]),
+            *cosign_key_material(cosign_key_paths(folder, cfg.name)[0]))
