@@ -52,6 +52,8 @@ def test_pipeline_steps_follow_the_flags(flags, multiarch, expected):
         (["scaffold", "homechoice"], ["run", "scaffold:homechoice"]),
         (["image", "homechoice", "--service", "web"],
          ["run", "image:homechoice:web", "service=web"]),
+        (["keys", "homechoice"], ["run", "keys:homechoice", "keys:homechoice:cosign"]),
+        (["verify", "homechoice"], ["run", "verify:homechoice"]),
     ],
 )
 def test_cli_maps_the_seed_flags_to_doit(argv, expected):

@@ -249,6 +249,25 @@ def test_no_private_key_in_any_layer_history_label_build_arg_or_report(published
 
 
 @pytest.mark.e2e
+def test_verify_fails_when_the_sbom_modules_are_not_the_compiled_tree(published):
+    module = published.build / "linux-amd64" / "compiled" / "factory.shop" / "ObjCart.so"
+    original = module.read_bytes()
+    module.unlink()  # a hard link of the build's module: replaced, never edited in place
+    module.write_bytes(original + b"\0")
+    try:
+        done = verify(published)
+    finally:
+        module.unlink()
+        module.write_bytes(original)
+    assert done.returncode != 0
+    image = f"{REGISTRY}/{published.namespace}/shop-shop:latest@{latest(published, 'shop')}"
+    assert (f"FAILED  {image}: SBOM .so sha256 differs from the compiled tree for "
+            "factory.shop/ObjCart.so") in done.stdout
+    assert f"ok      {REGISTRY}/{published.namespace}/shop-caddy:latest@" in done.stdout
+    assert verify(published).returncode == 0
+
+
+@pytest.mark.e2e
 def test_another_image_pushed_under_a_signed_tag_fails_verify_naming_it(published):
     ref = f"{REGISTRY}/{published.namespace}/shop-stock:latest"
     subprocess.run(["docker", "tag", "axion-shop:latest", ref], check=True)
