@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from axion_build.adapters.registry import RegistryClient, manifest_digest
+from axion_build.adapters.registry import RegistryClient, manifest_digest, overview
 from axion_build.build.guard import PEM_PRIVATE, guard_image, scan_bytes
 from axion_build.build.images import LABEL_BASES, LABEL_INPUTS
 from axion_build.build.keys import key_paths
@@ -211,6 +211,10 @@ def test_records_keep_signed_and_sbom_counts_per_digest(published):
         assert pushes[target]["signed"] == "yes"
         _, sbom = sbom_of(published, target)
         assert pushes[target]["sbom"] == component_counts(sbom)
+    view = overview(registry_spec(), f"{published.namespace}/")
+    shown = {t.repository.rsplit("-", 1)[1]: t.signed for t in view.tags if t.tag == "latest"}
+    assert shown == dict.fromkeys(TARGETS, True)
+    assert not any(t.tag.startswith("sha256-") for t in view.tags)
 
 
 @pytest.mark.e2e
