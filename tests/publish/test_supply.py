@@ -105,6 +105,31 @@ def test_cosign_pair_is_private_never_overwritten_and_caught_by_the_guard(tmp_pa
     assert list(tmp_path.iterdir()) == [private]  # no work folder left behind
 
 
+@pytest.mark.e2e
+@needs_cosign
+def test_the_guard_refuses_an_image_holding_the_cosign_key(base_images, tmp_path):
+    from axion_build.build.signkeys import cosign_key_material
+
+    provision_cosign_keys(tmp_path / "keys", "shop", PASSWORD)
+    key = cosign_key_paths(tmp_path / "keys", "shop")[0]
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "signing.key").write_bytes(key.read_bytes())
+    body = [line for line in key.read_text().splitlines() if not line.startswith("-----")]
+    (tmp_path / "ctx" / "notes.txt").write_text("\n".join(body[1:]))  # no PEM header left
+    (tmp_path / "ctx" / "Dockerfile").write_text(
+        f"FROM {base_images[0]}\nCOPY signing.key notes.txt /axion/resource.config/\n")
+    tag = f"axion-test-guard:cosign-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["docker", "build", "-q", "-t", tag, str(tmp_path / "ctx")], check=True,
+                   capture_output=True)
+    try:
+        found = guard_image(tag, cosign_key_material(key), tmp_path / "clean.json")
+    finally:
+        subprocess.run(["docker", "rmi", "-f", tag], capture_output=True)
+    assert sorted((f.place.rsplit(" ", 1)[-1], f.what) for f in found) == [
+        ("/axion/resource.config/notes.txt", "a configured secret value"),
+        ("/axion/resource.config/signing.key", "a PEM private key")]
+
+
 # --- one pipeline, real engine, registry and cosign ------------------------------------
 
 
