@@ -90,13 +90,14 @@ class RegistryCurrent(OutsideCheck):
         return True
 
 
-def signed(cfg: PackageConfig, target: str, digest: str) -> bool:
-    """Whether the registry holds cosign's signature and attestations of `digest`."""
+def signed(cfg: PackageConfig, target: str, digest: str, attested: bool = True) -> bool:
+    """Whether the registry holds cosign's signature (and attestations) of `digest`."""
     from axion_build.publish.supply import SIG_SUFFIXES, cosign_tag
 
+    suffixes = SIG_SUFFIXES if attested else SIG_SUFFIXES[:1]
     try:
         return all(manifest_digest(cfg.registry, repository(cfg, target),
-                                   cosign_tag(digest, suffix)) for suffix in SIG_SUFFIXES)
+                                   cosign_tag(digest, suffix)) for suffix in suffixes)
     except RegistryError:
         return False
 

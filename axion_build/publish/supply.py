@@ -65,23 +65,37 @@ def write_documents(cfg: PackageConfig, target: str, platform: str, image: str, 
 def sign_and_attest(cfg: PackageConfig, target: str, platform: str, ref: str, digest: str,
                     provenance: dict) -> None:
     """Sign `ref@digest` and attach its SBOM and provenance, with the package's cosign key."""
-    from axion_build.adapters.cosign import attest_command, run_cosign, sign_command
+    from axion_build.adapters.cosign import attest_command, run_cosign
 
-    key, _ = cosign_key_paths(key_folder(cfg), cfg.name)
-    if not key.is_file():
-        from axion_build.adapters.cosign import CosignError
-
-        raise CosignError(f"no cosign key {key}: run 'axion keys {cfg.name}' (or 'doit "
-                          f"keys:{cfg.name}:cosign'), then push again")
+    key = signing_key(cfg)
     password, insecure = signing_password(cfg), cfg.registry.insecure
     image = f"{ref}@{digest}"
-    run_cosign(sign_command(key, image, insecure), password)
+    sign_digest(cfg, ref, digest)
     run_cosign(attest_command(key, image, sbom_path(cfg, platform, target), "cyclonedx",
                               insecure), password)
     with tempfile.TemporaryDirectory() as tmp:
         predicate = Path(tmp) / "provenance.json"
         predicate.write_text(json.dumps(provenance["predicate"], sort_keys=True))
         run_cosign(attest_command(key, image, predicate, "slsaprovenance", insecure), password)
+
+
+def signing_key(cfg: PackageConfig) -> Path:
+    """The package's cosign private key; CosignError naming the fix when it is missing."""
+    from axion_build.adapters.cosign import CosignError
+
+    key, _ = cosign_key_paths(key_folder(cfg), cfg.name)
+    if not key.is_file():
+        raise CosignError(f"no cosign key {key}: run 'axion keys {cfg.name}' (or 'doit "
+                          f"keys:{cfg.name}:cosign'), then push again")
+    return key
+
+
+def sign_digest(cfg: PackageConfig, ref: str, digest: str) -> None:
+    """Sign `ref@digest` (an image or a manifest list) with the package's cosign key."""
+    from axion_build.adapters.cosign import run_cosign, sign_command
+
+    run_cosign(sign_command(signing_key(cfg), f"{ref}@{digest}", cfg.registry.insecure),
+               signing_password(cfg))
 
 
 def publish_supply(cfg: PackageConfig, target: str, platform: str, image: str, ref: str,

@@ -102,18 +102,11 @@ def sbom_problem(cfg: PackageConfig, target: str, sbom: dict) -> str:
 def verify_image(cfg: PackageConfig, target: str, repo: str, ref: str, digest: str,
                  public: Path) -> str:
     """Why one image fails verification ('' when it passes)."""
-    from axion_build.adapters.cosign import (
-        CosignError,
-        run_cosign,
-        verify_attestation_command,
-        verify_command,
-    )
+    from axion_build.adapters.cosign import CosignError, run_cosign, verify_attestation_command
 
     image, insecure = f"{ref}@{digest}", cfg.registry.insecure
-    try:
-        run_cosign(verify_command(public, image, insecure))
-    except CosignError as exc:
-        return f"signature not verified with {public.name}: {exc}"
+    if why := signature_problem(public, image, insecure):
+        return why
     found: list[dict] = []
     for kind in ("cyclonedx", "slsaprovenance"):
         try:
@@ -130,22 +123,65 @@ def verify_image(cfg: PackageConfig, target: str, repo: str, ref: str, digest: s
     return provenance_problem(cfg, repo, digest, provenance) or sbom_problem(cfg, target, sbom)
 
 
+def signature_problem(public: Path, image: str, insecure: bool) -> str:
+    """Why `image` (by digest) has no signature made with the key of `public` ('' if it has)."""
+    from axion_build.adapters.cosign import CosignError, run_cosign, verify_command
+
+    try:
+        run_cosign(verify_command(public, image, insecure))
+    except CosignError as exc:
+        return f"signature not verified with {public.name}: {exc}"
+    return ""
+
+
+def platform_images(cfg: PackageConfig, repo: str, digest: str) -> list[tuple[str, str]]:
+    """(platform, digest) of each image of a manifest list; [] for a single image."""
+    from axion_build.adapters.registry import client_for, platform_name
+
+    data, _, _ = client_for(cfg.registry).manifest(repo, digest)
+    return [(platform_name(child["platform"]), child["digest"])
+            for child in data.get("manifests") or []
+            if (child.get("platform") or {}).get("os") not in (None, "unknown")]
+
+
+def verify_published(cfg: PackageConfig, target: str, repo: str, ref: str, digest: str,
+                     public: Path) -> str:
+    """Why an image, or a manifest list and each of its platform images, fails ('' if none)."""
+    from axion_build.adapters.registry import RegistryError
+
+    try:
+        children = platform_images(cfg, repo, digest)
+    except RegistryError as exc:
+        return f"cannot read its manifest: {exc}"
+    if not children:
+        return verify_image(cfg, target, repo, ref, digest, public)
+    if why := signature_problem(public, f"{ref}@{digest}", cfg.registry.insecure):
+        return f"manifest list: {why}"
+    for platform, child in children:
+        if why := verify_image(cfg, target, repo, ref, child, public):
+            return f"{platform} image {child}: {why}"
+    return ""
+
+
 def provenance_problem(cfg: PackageConfig, repo: str, digest: str, provenance: dict) -> str:
-    """Why the provenance's inputs hash does not name this image ('' when its immutable
-    tag in the registry points at this very digest)."""
-    from axion_build.adapters.registry import RegistryError, manifest_digest
-    from axion_build.names import immutable_tag
+    """Why the provenance's inputs hash is not the image's own `org.axion.inputs` label, read
+    from the registry's config blob of this very digest ('' when it is)."""
+    from axion_build.adapters.registry import RegistryError, client_for
+    from axion_build.build.images import LABEL_INPUTS
 
     inputs = (provenance.get("buildConfig") or {}).get("inputs_hash", "")
     if not inputs:
         return "the provenance records no inputs hash"
     try:
-        pinned = manifest_digest(cfg.registry, repo, immutable_tag(inputs))
-    except RegistryError as exc:
-        return f"registry unreachable: {exc}"
-    if pinned != digest:
-        return (f"the provenance's inputs tag {immutable_tag(inputs)} points at "
-                f"{pinned or 'nothing'}, not at this image")
+        client = client_for(cfg.registry)
+        manifest, _, _ = client.manifest(repo, digest)
+        config, _ = client.get_json(f"/v2/{repo}/blobs/{manifest['config']['digest']}")
+    except (RegistryError, KeyError, ValueError) as exc:
+        return f"cannot read the image's config from the registry: {exc}"
+    label = ((((config or {}).get("config") or {}).get("Labels")) or {}).get(LABEL_INPUTS, "")
+    if label != inputs:
+        return (f"the provenance's inputs hash {inputs[:16]} is not the image's "
+                f"{LABEL_INPUTS} label ({label[:16] or 'none'})")
     return ""
 
 
@@ -182,7 +218,7 @@ def verify_package(cfg: PackageConfig) -> TaskFailed | None:
         return TaskFailed(f"verify {cfg.name}: the registry {cfg.registry.url} holds no image "
                           f"of it under {cfg.registry.namespace}/: push first")
     verdicts = [Verdict(f"{ref}:latest@{digest}",
-                        verify_image(cfg, target, repo, ref, digest, public))
+                        verify_published(cfg, target, repo, ref, digest, public))
                 for target, repo, ref, digest in images]
     for verdict in verdicts:
         print(verdict.line())
