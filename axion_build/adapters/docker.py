@@ -220,23 +220,6 @@ def run_output(image: str, command: list[str], *, platform: str | None = None) -
     return docker_cli([*args, image, *command]).stdout
 
 
-def copy_from_image(image: str, paths: list[str]) -> dict[str, bytes]:
-    """Tar streams of `paths` in an image's filesystem, read from a created (never
-    started) container; a path the image lacks maps to b''."""
-    ensure_remote_context()
-    made = docker_cli(["create", "--network", "none", image, "/nonexistent"])
-    container = made.stdout.strip()
-    try:
-        found = {}
-        for path in paths:
-            done = subprocess.run(["docker", "cp", f"{container}:{path}", "-"],
-                                  capture_output=True)
-            found[path] = done.stdout if done.returncode == 0 else b""
-        return found
-    finally:
-        docker_cli(["rm", "--force", container], check=False)
-
-
 def use_remote_engine(context: str, endpoint: str) -> None:
     """Send every engine call of this process (and its children) to `endpoint`.
 

@@ -1,13 +1,13 @@
 """The CycloneDX SBOM of one pushed image: OS packages, Python distributions, and the
 first-party compiled modules with their source and `.so` hashes (pure, but for
-`image_contents`, which reads the image's files without running it)."""
+`python_distributions` and `image_contents`, which read the image's files)."""
 
 from __future__ import annotations
 
-import io
-import tarfile
+import tempfile
 from dataclasses import dataclass
 from email.parser import HeaderParser
+from pathlib import Path
 
 DPKG_STATUS = "/var/lib/dpkg/status"
 VENV_LIB = "/opt/venv/lib"
@@ -48,33 +48,13 @@ def dpkg_packages(status: str) -> list[Package]:
     return sorted(found, key=lambda p: (p.name, p.arch))
 
 
-def tar_member(stream: bytes, name: str) -> str:
-    """The text of the file called `name` (its base name) in a `docker cp` tar stream."""
-    if not stream:
-        return ""
-    with tarfile.open(fileobj=io.BytesIO(stream)) as archive:
-        for member in archive:
-            if member.isfile() and member.name.rsplit("/", 1)[-1] == name:
-                handle = archive.extractfile(member)
-                return handle.read().decode("utf-8", "replace") if handle else ""
-    return ""
-
-
-def python_distributions(stream: bytes) -> list[Package]:
-    """Name and version of every `*.dist-info/METADATA` in a tar stream of the venv."""
+def python_distributions(venv_lib: Path) -> list[Package]:
+    """Name and version of every `*.dist-info/METADATA` under a venv's lib folder."""
     found = set()
-    if not stream:
-        return []
-    with tarfile.open(fileobj=io.BytesIO(stream)) as archive:
-        for member in archive:
-            parts = member.name.split("/")
-            if not (member.isfile() and len(parts) >= 2 and parts[-1] == "METADATA"
-                    and parts[-2].endswith(".dist-info")):
-                continue
-            handle = archive.extractfile(member)
-            fields = HeaderParser().parsestr(handle.read().decode("utf-8", "replace"))
-            if fields.get("Name"):
-                found.add(Package(fields["Name"], fields.get("Version", "")))
+    for metadata in venv_lib.glob("python*/site-packages/*.dist-info/METADATA"):
+        fields = HeaderParser().parsestr(metadata.read_text(errors="replace"))
+        if fields.get("Name"):
+            found.add(Package(fields["Name"], fields.get("Version", "")))
     return sorted(found, key=lambda p: p.name.lower())
 
 
@@ -86,10 +66,14 @@ def compiled_modules(manifest: dict) -> list[CompiledModule]:
             for path in manifest.get("modules", [])]
 
 
-def image_contents(image: str) -> tuple[list[Package], list[Package]]:
-    """(OS packages, Python distributions) read from an image's filesystem."""
-    from axion_build.adapters import docker
+def image_contents(image: str, platform: str) -> tuple[list[Package], list[Package]]:
+    """(OS packages, Python distributions) read from an image's filesystem, copied out of
+    a container that is created, never started."""
+    from axion_build.adapters.builder import copy_from_image
 
-    streams = docker.copy_from_image(image, [DPKG_STATUS, VENV_LIB])
-    return (dpkg_packages(tar_member(streams[DPKG_STATUS], "status")),
-            python_distributions(streams[VENV_LIB]))
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        copy_from_image(image, platform, (DPKG_STATUS, VENV_LIB), root)
+        status = root / DPKG_STATUS.lstrip("/")
+        text = status.read_text(errors="replace") if status.is_file() else ""
+        return dpkg_packages(text), python_distributions(root / VENV_LIB.lstrip("/"))

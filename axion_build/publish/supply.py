@@ -52,7 +52,7 @@ def write_documents(cfg: PackageConfig, target: str, platform: str, image: str, 
     compiled = json.loads(manifest_path(cfg, platform).read_text())
     # the Caddy image holds the web files and the Caddyfile, no compiled code
     modules = [] if target == CADDY_TARGET else compiled_modules(compiled)
-    os_packages, python = image_contents(image)
+    os_packages, python = image_contents(image, platform)
     text = sbom_json(ref, digest, platform, os_packages, python, modules)
     write_atomic(sbom_path(cfg, platform, target), text)
     facts = build_facts(cfg, target, platform, image, compiled, (started, utc_stamp()))

@@ -26,7 +26,7 @@ from axion_build.build.keys import key_paths
 from axion_build.build.signkeys import cosign_key_paths, provision_cosign_keys
 from axion_build.config.model import RegistrySpec
 from axion_build.publish.provenance import REDACTED
-from axion_build.publish.sbom import dpkg_packages
+from axion_build.publish.sbom import dpkg_packages, python_distributions
 from axion_build.publish.sbomdoc import component_counts, module_hashes, schema_problems
 from axion_build.publish.supply import cosign_tag
 from axion_build.publish.verify import for_digest, module_problem
@@ -65,6 +65,16 @@ Version: 2024a-0+deb12u1
 def test_dpkg_status_gives_installed_packages_only():
     assert [(p.name, p.version, p.arch) for p in dpkg_packages(DPKG)] == [
         ("bash", "5.2.15-2+b7", "amd64"), ("tzdata", "2024a-0+deb12u1", "all")]
+
+
+def test_python_distributions_are_read_from_dist_info_metadata(tmp_path):
+    site = tmp_path / "python3.11" / "site-packages"
+    for folder, text in (("PyYAML-6.0.2.dist-info", "Name: PyYAML\nVersion: 6.0.2\n"),
+                         ("odd.dist-info", "Summary: no name\n"),
+                         ("notes", "Name: not-a-dist\nVersion: 1\n")):
+        (site / folder).mkdir(parents=True)
+        (site / folder / "METADATA").write_text(text)
+    assert [(p.name, p.version) for p in python_distributions(tmp_path)] == [("PyYAML", "6.0.2")]
 
 
 @pytest.mark.parametrize(("listed", "expected"), [
