@@ -150,8 +150,10 @@ def push_target(cfg: PackageConfig, target: str, platform: str) -> dict | TaskFa
     ref = push_ref(cfg, target)
     if not image and (held := held_inputs(cfg, target, platform)):
         moved = point_latest(cfg, ref, immutable_tag(held))
-        if isinstance(moved, TaskFailed) or signed(cfg, target, moved["digest"]):
+        if isinstance(moved, TaskFailed):
             return moved
+        if signed(cfg, target, moved["digest"]):  # by the machine that built it
+            return {**moved, "signed": "yes"}
         # built elsewhere and left unsigned: its files are read from the registry's image
         return with_supply(cfg, target, platform, f"{ref}@{moved['digest']}", moved, started)
     if not image:
