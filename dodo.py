@@ -12,5 +12,6 @@ from tasks.push import task_push  # noqa: F401
 from tasks.report import task_report  # noqa: F401
 from tasks.scaffold import task_scaffold  # noqa: F401
 from tasks.validate import task_validate  # noqa: F401
+from tasks.verify import task_verify  # noqa: F401
 
 DOIT_CONFIG = doit_config()

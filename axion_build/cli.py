@@ -10,7 +10,8 @@ from pathlib import Path
 from axion_build import paths
 
 VERBS = ("pipeline", "scaffold", "deploy", "validate", "keys", "config", "compile", "image",
-         "push", "report", "explain", "summary", "registry", "start", "stop", "restart", "status")
+         "push", "verify", "report", "explain", "summary", "registry", "start", "stop",
+         "restart", "status")
 # verbs on the deployed stack, not doit tasks (one service, or all)
 STACK_VERBS = ("start", "stop", "restart", "status")
 
@@ -49,6 +50,8 @@ def doit_arguments(args: argparse.Namespace) -> list[str]:
     if args.process > 1:
         line += ["-n", str(args.process), "-P", "process"]
     line.append(task)
+    if args.verb == "keys":  # the PEM pair and the cosign pair
+        line.append(f"keys:{args.package}:cosign")
     flags = {"skip_compile": args.skip_compile, "skip_push": args.skip_push,
              "skip_deploy": args.skip_deploy, "pull_bases": args.pull,
              "expect_noop": args.expect_noop}

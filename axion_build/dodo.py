@@ -12,9 +12,10 @@ from axion_build.tasks.push import task_push
 from axion_build.tasks.report import task_report
 from axion_build.tasks.scaffold import task_scaffold
 from axion_build.tasks.validate import task_validate
+from axion_build.tasks.verify import task_verify
 
 DOIT_CONFIG = doit_config()
 
 __all__ = ["DOIT_CONFIG", "task_base", "task_compile", "task_config", "task_deploy",
            "task_image", "task_keys", "task_pipeline", "task_push", "task_report", "task_scaffold",
-           "task_validate"]
+           "task_validate", "task_verify"]

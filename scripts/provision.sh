@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts what a job needs on a Debian 12 host, and nothing more:
 #   scripts/provision.sh pipeline   the example's pipeline: a Docker engine with buildx,
-#                                   a registry on 127.0.0.1:5000, gcc, debootstrap, oras, the venv
+#                                   a registry on 127.0.0.1:5000, gcc, debootstrap, oras, cosign,
+#                                   the venv
 #   scripts/provision.sh [tests]    the test suite too: compose, MariaDB, Caddy,
 #                                   supervisor, QEMU and the cross gcc for arm64, sshd,
 #                                   Chromium
@@ -191,6 +192,22 @@ install_newer_engine() {
     done_step "dockerd 26 (reproducible builds, tests)" "$start"
 }
 
+# cosign signs pushed images and attaches their SBOM and provenance; trixie's static
+# build runs on bookworm the same way as oras. Signing uses a key pair, no Rekor/Fulcio.
+install_cosign() {
+    local start tmp debs=$CACHE/cli-plugins/debs
+    start=$(now)
+    if ! command -v cosign >/dev/null && [[ ! -x $BIN_DIR/cosign ]]; then
+        trixie_debs cosign
+        tmp=$(mktemp -d)
+        dpkg -x "$(compgen -G "$debs/cosign_*.deb" | head -n 1)" "$tmp"
+        install -d "$BIN_DIR"
+        install -m 0755 "$tmp/usr/bin/cosign" "$BIN_DIR/cosign"
+        rm -rf "$tmp"
+    fi
+    done_step "cosign (signatures)" "$start"
+}
+
 registry_status() {
     curl -s -o /dev/null -w '%{http_code}' "http://$REGISTRY_ADDR/v2/" 2>/dev/null || true
 }
@@ -308,6 +325,7 @@ main() {
     start_docker
     install_docker_plugins
     install_oras
+    install_cosign
     start_registry
     if [[ $PROFILE == tests ]]; then
         start_mariadb

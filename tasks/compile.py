@@ -47,10 +47,12 @@ def module_tasks(cfg: PackageConfig, platform: str) -> Iterator[dict]:
     }
     outputs = [(shared_so.relative_to(platform_dir(cfg, platform) / "modules").as_posix(),
                 str(shared_so))]
+    sources: dict[str, str] = {}
     for module in find_modules(cfg.app_root, cfg.compile):
         c_file, so_file = module_paths(cfg, platform, module)
         source = cfg.app_root / module.relpath
         outputs.append((f"{module.stem_path}.so", str(so_file)))
+        sources[f"{module.stem_path}.so"] = str(source)
         yield {
             "name": f"{cfg.name}:{arch}:{module.relpath}",
             "actions": [(compile_module, [cfg, platform, source, module, c_file, so_file])],
@@ -64,8 +66,8 @@ def module_tasks(cfg: PackageConfig, platform: str) -> Iterator[dict]:
     yield {
         "name": f"{cfg.name}:{arch}",
         "doc": f"compile every module of {cfg.name} for {platform}",
-        "actions": [(publish_compiled, [cfg, platform, outputs])],
-        "file_dep": [built for _, built in outputs],
+        "actions": [(publish_compiled, [cfg, platform, outputs, sources])],
+        "file_dep": [*(built for _, built in outputs), *sources.values()],
         "targets": [str(manifest_path(cfg, platform))],
         "meta": meta(cfg, platform),
     }

@@ -19,10 +19,9 @@ from axion_build.build.freshness import REFRESH_STAMPS
 from axion_build.build.images import (
     ImageCurrent,
     build_target,
-    fill_platform_wheelhouse,
     image_targets,
-    wheelhouse_stamp,
 )
+from axion_build.build.wheelhouse import fill_platform_wheelhouse, wheelhouse_stamp
 from axion_build.config.flags import current_flags
 from axion_build.config.model import PackageConfig, native_platform
 from axion_build.config.packages import PACKAGES
@@ -124,7 +123,7 @@ def manifest_tasks(cfg: PackageConfig, platforms: tuple[str, ...],
             "name": f"{cfg.name}:{target}:manifest",
             "actions": [(publish_manifest, [cfg, target, platforms])],
             "uptodate": [ManifestCurrent(cfg, target, platforms)],
-            "task_dep": [f"image:{cfg.name}:build", *built],
+            "task_dep": [f"image:{cfg.name}:build", *built, f"keys:{cfg.name}:cosign"],
             "meta": {"axion": {"stage": "push", "package": cfg.name, "service": target,
                                "platform": ",".join(platforms),
                                "ref": push_ref(cfg, target)}},

@@ -33,7 +33,7 @@ def task_push() -> Iterator[dict]:
                 "name": f"{cfg.name}:{target}",
                 "actions": [(push_target, [cfg, target, platform])],
                 "uptodate": [RegistryCurrent(cfg, target, platform)],
-                "task_dep": [f"image:{cfg.name}:build"],
+                "task_dep": [f"image:{cfg.name}:build", f"keys:{cfg.name}:cosign"],
                 "meta": {"axion": {"stage": "push", "package": cfg.name, "platform": platform,
                                    "service": target, "ref": push_ref(cfg, target)}},
                 "verbosity": 1,

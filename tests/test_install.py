@@ -125,6 +125,9 @@ def test_axion_pipeline_builds_pushes_and_a_rerun_is_a_no_op(repo, venv, base_im
                                                                    "latest")
     assert index, f"{namespace}/shop-stock:latest is not in the registry"
     assert (repo / "build" / "shop" / "report" / "latest.html").is_file()
+    verified = run([axion, "verify", "shop"], repo, **env)
+    assert verified.returncode == 0, verified.stdout[-3000:] + verified.stderr[-2000:]
+    assert f"ok      127.0.0.1:5000/{namespace}/shop-stock:latest@" in verified.stdout
     again = run([axion, "pipeline", "shop"], repo, **env)
     assert again.returncode == 0, again.stdout[-4000:]
     ran = [line for line in again.stdout.splitlines()

@@ -52,6 +52,8 @@ def test_pipeline_steps_follow_the_flags(flags, multiarch, expected):
         (["scaffold", "homechoice"], ["run", "scaffold:homechoice"]),
         (["image", "homechoice", "--service", "web"],
          ["run", "image:homechoice:web", "service=web"]),
+        (["keys", "homechoice"], ["run", "keys:homechoice", "keys:homechoice:cosign"]),
+        (["verify", "homechoice"], ["run", "verify:homechoice"]),
     ],
 )
 def test_cli_maps_the_seed_flags_to_doit(argv, expected):
@@ -86,7 +88,10 @@ def run_pipeline(ws, *args: str, check: bool = True):
 def test_second_package_builds_pushes_and_rebuilds_only_what_changed(shop):
     first = run_pipeline(shop)
     assert "pipeline:shop" in ran_tasks(first.stdout)
-    assert registry_tags(f"{shop.namespace}/shop-shop")[-1] == "latest"
+    tags = registry_tags(f"{shop.namespace}/shop-shop")
+    # the two image tags, and cosign's signature and attestations of their digest
+    assert "latest" in tags and len([t for t in tags if t.startswith("in-")]) == 1
+    assert sorted(t.rsplit(".", 1)[1] for t in tags if t.startswith("sha256-")) == ["att", "sig"]
     assert (shop.build / "deploy" / "compose" / "compose.yaml").is_file()
     assert (shop.build / "report" / "latest.html").is_file()
     summary = json.loads((shop.build / "report" / "summary.json").read_text())

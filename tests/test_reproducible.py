@@ -17,8 +17,8 @@ import pytest
 from engine2 import newer_dockerd, start_engine, stop_engine
 from registryd import served_registry
 
-from axion_build.adapters.docker import reproducible_verdict
 from axion_build.adapters.oras import oras_binary
+from axion_build.build.reproducible import reproducible_verdict
 from workspace import registry_workspace
 
 IMAGES = ("latest", "shop", "stock", "caddy")

@@ -117,42 +117,19 @@ def remove_image(tag: str) -> None:
     docker_cli(["image", "rm", "--force", tag], check=False)
 
 
-def reproducible_problem() -> str:
-    """Why the engine cannot build reproducible images ('' when it can), asked once per
-    engine and process.
-
-    It takes BuildKit 0.13's `rewrite-timestamp` (Docker 25 and later) and the
-    containerd image store, which keeps the rewritten layers as they were exported.
-    """
+def engine_info() -> dict:
+    """The engine's `docker info` record ({} when it does not answer), once per engine."""
     key = engine_address()
-    if key not in _REPRODUCIBLE:
+    if key not in _INFO:
         done = docker_cli(["info", "--format", "{{json .}}"], check=False)
         try:
-            info = json.loads(done.stdout)
+            _INFO[key] = json.loads(done.stdout)
         except ValueError:
-            info = {}
-        _REPRODUCIBLE[key] = reproducible_verdict(str(info.get("ServerVersion", "")),
-                                                  json.dumps(info.get("DriverStatus")))
-    return _REPRODUCIBLE[key]
+            _INFO[key] = {}
+    return _INFO[key]
 
 
-_REPRODUCIBLE: dict[str, str] = {}
-
-
-def reproducible_verdict(version: str, driver_status: str) -> str:
-    """Why an engine of `version` with `driver_status` cannot build reproducibly (pure)."""
-    try:
-        major = int(version.split(".")[0])
-    except ValueError:
-        return f"the engine's version is unknown ({version or 'no answer'})"
-    if major < 25:
-        return (f"Docker {version} builds with a BuildKit that cannot rewrite layer "
-                "timestamps (Docker 25 or later can)")
-    if "io.containerd.snapshotter" not in driver_status:
-        return (f"Docker {version} keeps images outside the containerd image store, which "
-                'reproducible layers need: set {"features": {"containerd-snapshotter": '
-                "true}} in /etc/docker/daemon.json")
-    return ""
+_INFO: dict[str, dict] = {}
 
 
 def build_image(context: Path, dockerfile: Path, *, target: str | None, tags: list[str],
@@ -164,7 +141,7 @@ def build_image(context: Path, dockerfile: Path, *, target: str | None, tags: li
 
     `cache_from`: images (in a registry) whose inline build cache may serve unchanged
     layers; `inline_cache`: embed this build's cache in the image for others.
-    `source_date_epoch`: build reproducibly (an engine `reproducible_problem` allows):
+    `source_date_epoch`: build reproducibly (on an engine that can: `build.reproducible`):
     every timestamp, of the image and of each file in its layers, becomes that time, and
     no provenance record (which holds the build's own time) is attached; the image is
     exported as an archive and loaded, so each layer is stored as it was rewritten.

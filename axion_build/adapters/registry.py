@@ -7,6 +7,7 @@ with optional basic auth (a private registry's htpasswd). It never writes.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
 import hashlib
 import json
@@ -25,6 +26,8 @@ INDEX_TYPES = ("application/vnd.docker.distribution.manifest.list.v2+json",
 IMAGE_TYPES = ("application/vnd.docker.distribution.manifest.v2+json",
                "application/vnd.oci.image.manifest.v1+json")
 PAGE = 100
+# cosign keeps a digest's signature, attestations and SBOM under tags named after it
+COSIGN_TAG = re.compile(r"^sha256-[0-9a-f]{64}\.(sig|att|sbom)$")
 
 
 class RegistryError(Exception):
@@ -46,6 +49,7 @@ class TagInfo:
     platforms: tuple[str, ...] = ()
     kind: str = ""
     error: str = ""
+    signed: bool = False  # the repository holds cosign's signature of this digest
 
 
 @dataclass(frozen=True)
@@ -220,6 +224,13 @@ def platform_name(spec: dict) -> str:
     return "/".join(parts)
 
 
+def image_tags(tags: list[str]) -> tuple[list[str], set[str]]:
+    """(the image tags, `latest` first; cosign's signature and attestation tags) — pure."""
+    cosign = {t for t in tags if COSIGN_TAG.match(t)}
+    names = sorted((t for t in tags if t not in cosign), key=lambda t: (t != "latest", t))
+    return names, cosign
+
+
 def overview(spec: RegistrySpec, prefix: str = "", max_repositories: int = 40,
              max_tags: int = 20, timeout: float = 5.0) -> RegistryOverview:
     """Repositories under `prefix` with their tags; unreachable is a note, not a failure.
@@ -238,13 +249,16 @@ def overview(spec: RegistrySpec, prefix: str = "", max_repositories: int = 40,
     def read(repository: str) -> tuple[list[TagInfo], bool]:
         try:
             # `latest` first: a short listing shows what deploys pull
-            names = sorted(client.tags(repository), key=lambda t: (t != "latest", t))
+            every = client.tags(repository)
         except (RegistryError, ValueError) as exc:
             return [TagInfo(repository, "", error=str(exc))], False
+        names, signatures = image_tags(every)
         infos = []
         for tag in names[:max_tags]:
             try:
-                infos.append(client.describe(repository, tag))
+                info = client.describe(repository, tag)
+                signed = info.digest.replace(":", "-") + ".sig" in signatures
+                infos.append(dataclasses.replace(info, signed=signed))
             except (RegistryError, KeyError, ValueError) as exc:
                 infos.append(TagInfo(repository, tag, error=str(exc)))
         return infos, len(names) > max_tags

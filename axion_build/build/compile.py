@@ -16,20 +16,18 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from doit.exceptions import TaskFailed
 
 from axion_build.build.apptree import SHARED_MODULE, ModuleSource, find_modules, platform_slug
-from axion_build.names import arch_of
 from axion_build.build.artifact import module_key, shared_key
 from axion_build.build.cc import c_compile
+from axion_build.build.freshness import NamedCheck
 from axion_build.build.modcache import SharedCache, finish_session, session_for, this_origin
-from axion_build.config.model import PackageConfig
-from axion_build.config.flags import current_flags
-from axion_build.build.freshness import REFRESH_STAMPS, NamedCheck
 from axion_build.build.toolchain import Toolchain, select_toolchain
+from axion_build.config.flags import current_flags
+from axion_build.config.model import PackageConfig
 
 
 def platform_dir(cfg: PackageConfig, platform: str) -> Path:
@@ -220,7 +218,8 @@ def shared_cache(cfg: PackageConfig, platform: str) -> SharedCache | None:
     return session_for(cfg, platform, platform_dir(cfg, platform) / "fetched", candidates)
 
 
-def publish_compiled(cfg: PackageConfig, platform: str, outputs: list[tuple[str, str]]) -> dict:
+def publish_compiled(cfg: PackageConfig, platform: str, outputs: list[tuple[str, str]],
+                     sources: dict[str, str] | None = None) -> dict:
     """doit action: swap in a complete compiled tree (hard links) and its manifest, once
     the registry cache's pushes of the platform are done."""
     cached = finish_session(cfg, platform)
@@ -237,11 +236,15 @@ def publish_compiled(cfg: PackageConfig, platform: str, outputs: list[tuple[str,
         target.rename(old)
     partial.rename(target)
     shutil.rmtree(old, ignore_errors=True)
-    # the content of every module, so whatever depends on this file sees an edit
+    # the content of every module and of its source, so whatever depends on this file
+    # sees an edit, and the SBOM names what each module was built from and with
     manifest = {"package": cfg.name, "platform": platform,
                 "toolchain": toolchain_for(cfg, platform).kind,
+                "fingerprint": cache_fingerprint(cfg, platform),
                 "modules": sorted(relpath for relpath, _ in outputs),
-                "sha256": {relpath: file_sha256(target / relpath) for relpath, _ in outputs}}
+                "sha256": {relpath: file_sha256(target / relpath) for relpath, _ in outputs},
+                "source_sha256": {relpath: file_sha256(Path(source))
+                                  for relpath, source in sorted((sources or {}).items())}}
     manifest_path(cfg, platform).write_text(json.dumps(manifest, indent=1))
     return {"modules": len(outputs), **({"registry_cache": cached} if cached else {})}
 

@@ -8,8 +8,6 @@ never copied in.
 
 from __future__ import annotations
 
-from axion_build.adapters.fs import write_atomic
-
 import dataclasses
 import hashlib
 import json
@@ -17,11 +15,12 @@ import os
 import shutil
 from pathlib import Path
 
+from axion_build.adapters.fs import write_atomic
 from axion_build.build.apptree import platform_slug, python_files
 from axion_build.build.compile import base_deps, compiled_dir, manifest_path, target_platforms
+from axion_build.build.wheels import arm_excluded, read_excludes
 from axion_build.config.model import PackageConfig, native_platform
 from axion_build.render import render
-from axion_build.build.wheels import arm_excluded, read_excludes
 
 SKIPPED_RESOURCES = ("resource.docker", "resource.notes")
 TEMPLATE = "dockerfiles/package.dockerfile.j2"

@@ -8,45 +8,32 @@ from __future__ import annotations
 
 import functools
 import json
-import shutil
-from collections.abc import Iterator
 
 from doit.exceptions import TaskFailed
-from doit.tools import config_changed
 
-from axion_build.build.compile import base_deps, manifest_path, target_platforms, toolchain_for
-from axion_build.config.model import PackageConfig, native_platform
+from axion_build.adapters.fs import write_if_changed
 from axion_build.build.context import (
-    PYTHON_PLATFORM_FILE,
-    app_dir,
     context_dir,
     context_manifest_path,
-    context_settings,
-    requirement_texts,
     sha256,
-    source_inputs,
     uses_ai,
     venv_builder,
     venv_platform,
-    wheelhouse_dir,
-    write_context,
 )
-from axion_build.build.freshness import REFRESH_STAMPS, OutsideCheck
+from axion_build.build.freshness import OutsideCheck
 from axion_build.build.guard import guard_image, key_material
+from axion_build.build.keys import key_paths
 from axion_build.build.modcache import cache_sides
 from axion_build.build.remoteimages import held_ref, take_held
-from axion_build.build.keys import key_paths
-from axion_build.adapters.fs import write_if_changed
+from axion_build.config.model import PackageConfig, native_platform
 from axion_build.names import (
     CADDY_TARGET,
     RUNTIME_TARGET,
-    arch_of,
     candidate_tag,
     extra_tags,
     image_repository,
     image_tag,
 )
-from axion_build.render import template_files
 
 LABEL_INPUTS = "org.axion.inputs"
 LABEL_BASES = "org.axion.bases"  # {base tag: image id}, to say which base changed
@@ -245,6 +232,8 @@ def build_target(cfg: PackageConfig, target: str, platform: str) -> dict | TaskF
         from axion_build.adapters import transfer
 
         transfer.login(cfg.registry)  # the layers of the registry's `latest` may serve
+    from axion_build.build.reproducible import build_time
+
     epoch, not_reproducible = build_time(cfg)
     docker.build_image(context, context / "Dockerfile", target=target_name, tags=[candidate],
                        build_args=build_args(cfg, target, platform), labels=labels,
@@ -252,9 +241,8 @@ def build_target(cfg: PackageConfig, target: str, platform: str) -> dict | TaskF
                        cache_from=[f"{image_repository(cfg, target)}:latest"]
                        if shared and pull else None, inline_cache=shared and push,
                        source_date_epoch=epoch)
-    private_key = key_paths(cfg.app_root / "data.config", cfg.name)[0]
     try:
-        findings = guard_image(candidate, (*cfg.secrets(), *key_material(private_key)),
+        findings = guard_image(candidate, guarded_values(cfg),
                                cfg.build_root / "guard-clean-layers.json")
     except BaseException:
         docker.remove_image(candidate)  # a guard that could not finish passed nothing
@@ -273,63 +261,11 @@ def build_target(cfg: PackageConfig, target: str, platform: str) -> dict | TaskF
     return {**made, "not_reproducible": not_reproducible} if not_reproducible else made
 
 
-def build_time(cfg: PackageConfig) -> tuple[int | None, str]:
-    """(SOURCE_DATE_EPOCH, '') for a reproducible build, else (None, why not), said once
-    per run."""
-    from axion_build.adapters import docker
-    from axion_build.build.reproducible import commit_time, say_once
+def guarded_values(cfg: PackageConfig) -> tuple[str, ...]:
+    """What the secret guard looks for besides any PEM private key: the configured
+    secrets and lines of the package's PEM and cosign private keys."""
+    from axion_build.build.signkeys import cosign_key_material, cosign_key_paths
 
-    problem = docker.reproducible_problem()
-    epoch = None
-    if not problem:
-        epoch = commit_time(cfg)
-        if epoch is None:
-            problem = (f"{cfg.app_root} is not in a git checkout with a commit, whose time "
-                       "every timestamp of a reproducible image takes")
-    if problem:
-        say_once(cfg, f"images of {cfg.name} are not reproducible: {problem}")
-    return epoch, problem
-
-
-def fill_platform_wheelhouse(cfg: PackageConfig, platform: str) -> None:
-    """doit action: the wheelhouse for the image interpreter of `platform`."""
-    from axion_build.build.toolchain import probe_image
-    from axion_build.build.wheels import fill_wheelhouse, uv_platform
-
-    dest = wheelhouse_dir(cfg, platform)
-    staging = dest.with_name(dest.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    requirements = staging / "requirements"
-    files = []
-    for relative, text in requirement_texts(cfg, platform).items():
-        path = requirements / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        files.append(path)
-    interpreter = toolchain_for(cfg, platform).interpreter
-    fill_wheelhouse(interpreter, files, staging)
-    if (maker := venv_platform(cfg, platform)) != platform:
-        # the host's builder makes this venv: its own uv, told the target's platform
-        host = probe_image(cfg.images.runtime_for(maker), maker, cfg.build_dir / "toolchain")
-        if host.version != interpreter.version:
-            raise RuntimeError(
-                f"the {platform} venv cannot be made by the {maker} builder: its Python is "
-                f"{interpreter.version}, the {maker} builder's {host.version}. Give both "
-                f"platforms bases of one Python, or set compile.cross: false in {cfg.path} "
-                f"to build it under emulation")
-        fill_wheelhouse(host, [], staging)
-        (staging / PYTHON_PLATFORM_FILE).write_text(uv_platform(interpreter) + "\n")
-    shutil.rmtree(requirements)
-    shutil.rmtree(dest, ignore_errors=True)
-    staging.rename(dest)
-    wheels = sorted(p.name for p in dest.glob("*.whl"))
-    target = dest / PYTHON_PLATFORM_FILE
-    made_for = [f"{PYTHON_PLATFORM_FILE}: {target.read_text().strip()}"] if target.is_file() else []
-    wheelhouse_stamp(cfg, platform).write_text("\n".join(wheels + made_for) + "\n")
-
-
-def wheelhouse_stamp(cfg: PackageConfig, platform: str):
-    """The list of wheels in the wheelhouse: the context depends on it."""
-    return wheelhouse_dir(cfg, platform).with_suffix(".txt")
-
-
+    folder = cfg.app_root / "data.config"
+    return (*cfg.secrets(), *key_material(key_paths(folder, cfg.name)[0]),
+            *cosign_key_material(cosign_key_paths(folder, cfg.name)[0]))

@@ -9,6 +9,7 @@ are the same images whenever they were committed.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import subprocess
 import sys
@@ -40,3 +41,47 @@ def say_once(cfg: PackageConfig, message: str) -> None:
     stamp.parent.mkdir(parents=True, exist_ok=True)
     stamp.write_text(run)
     print(f"WARNING: {message}", file=sys.stderr)
+
+
+def reproducible_problem() -> str:
+    """Why the engine cannot build reproducible images ('' when it can).
+
+    It takes BuildKit 0.13's `rewrite-timestamp` (Docker 25 and later) and the
+    containerd image store, which keeps the rewritten layers as they were exported.
+    """
+    from axion_build.adapters import docker
+
+    info = docker.engine_info()
+    return reproducible_verdict(str(info.get("ServerVersion", "")),
+                                json.dumps(info.get("DriverStatus")))
+
+
+def build_time(cfg: PackageConfig) -> tuple[int | None, str]:
+    """(SOURCE_DATE_EPOCH, '') for a reproducible build, else (None, why not), said once
+    per run."""
+    problem = reproducible_problem()
+    epoch = None
+    if not problem:
+        epoch = commit_time(cfg)
+        if epoch is None:
+            problem = (f"{cfg.app_root} is not in a git checkout with a commit, whose time "
+                       "every timestamp of a reproducible image takes")
+    if problem:
+        say_once(cfg, f"images of {cfg.name} are not reproducible: {problem}")
+    return epoch, problem
+
+
+def reproducible_verdict(version: str, driver_status: str) -> str:
+    """Why an engine of `version` with `driver_status` cannot build reproducibly (pure)."""
+    try:
+        major = int(version.split(".")[0])
+    except ValueError:
+        return f"the engine's version is unknown ({version or 'no answer'})"
+    if major < 25:
+        return (f"Docker {version} builds with a BuildKit that cannot rewrite layer "
+                "timestamps (Docker 25 or later can)")
+    if "io.containerd.snapshotter" not in driver_status:
+        return (f"Docker {version} keeps images outside the containerd image store, which "
+                'reproducible layers need: set {"features": {"containerd-snapshotter": '
+                "true}} in /etc/docker/daemon.json")
+    return ""

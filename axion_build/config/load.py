@@ -26,6 +26,7 @@ from axion_build.config.model import (
     PackageConfig,
     RegistrySpec,
     ServiceSpec,
+    SigningSpec,
     SmtpSpec,
 )
 from axion_build.config.problems import ConfigError, Problem
@@ -119,6 +120,7 @@ def parse_config(doc: Mapping, path: Path) -> PackageConfig:
         images=ImageSpec(**sections["images"]),
         registry=RegistrySpec(**sections["registry"]),
         cache=CacheSpec(**sections["cache"]),
+        signing=SigningSpec(**sections["signing"]),
         deployment=DeploymentSpec(builder=buildx.get("builder", ""),
                                   endpoint=buildx.get("endpoint", ""), gate=gate,
                                   **deployment),

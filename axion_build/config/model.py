@@ -22,6 +22,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
     "registry": {"url": "str", "namespace": "str", "insecure": "bool", "username": "str",
                  "password": "str"},
     "cache": {"pull": "bool", "push": "bool"},
+    "signing": {"password": "str"},
     "deployment": {"substrate": "str", "platform": "str",
                    "buildx": {"builder": "str", "endpoint": "str"},
                    "target": "str", "project": "str", "http_port": "int",
@@ -44,7 +45,8 @@ DEPLOYABLE_SUBSTRATES = ("compose",)  # substrates `deploy:<pkg>` can run so far
 PLATFORMS = ("linux/amd64", "linux/arm64")
 # sections the running services read; everything else is build-only
 RUNTIME_SECTIONS = ("package", "services", "database", "smtp", "runtime")
-SECRET_OPTIONS = (("database", "password"), ("smtp", "password"), ("registry", "password"))
+SECRET_OPTIONS = (("database", "password"), ("smtp", "password"), ("registry", "password"),
+                  ("signing", "password"))
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,13 @@ class GateSpec:
 
 
 @dataclass(frozen=True)
+class SigningSpec:
+    """The cosign key pair's password (the key pair itself lives in data.config/)."""
+
+    password: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
 class DeploymentSpec:
     """Deployment substrate, target platforms, the buildx builder and where it deploys."""
 
@@ -197,6 +206,7 @@ class PackageConfig:
     images: ImageSpec = ImageSpec()
     registry: RegistrySpec = RegistrySpec()
     cache: CacheSpec = CacheSpec()
+    signing: SigningSpec = SigningSpec()
     deployment: DeploymentSpec = DeploymentSpec()
     database: DatabaseSpec = DatabaseSpec()
     smtp: SmtpSpec = SmtpSpec()
@@ -221,7 +231,8 @@ class PackageConfig:
 
     def secrets(self) -> tuple[str, ...]:
         """Configured secret values that must never reach an image."""
-        values = (self.database.password, self.smtp.password, self.registry.password)
+        values = (self.database.password, self.smtp.password, self.registry.password,
+                  self.signing.password)
         return tuple(v for v in values if v)
 
 

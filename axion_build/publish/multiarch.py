@@ -12,7 +12,7 @@ import hashlib
 
 from doit.exceptions import TaskFailed
 
-from axion_build.adapters.registry import RegistryError, client_for
+from axion_build.adapters.registry import RegistryError, client_for, manifest_digest
 from axion_build.build.freshness import OutsideCheck
 from axion_build.build.images import engine_facts, facts_now
 from axion_build.config.model import PackageConfig, native_platform
@@ -22,6 +22,8 @@ from axion_build.publish.push import (
     not_ours,
     own_build,
     push_ref,
+    repository,
+    signed,
 )
 
 
@@ -59,14 +61,26 @@ class ManifestCurrent(OutsideCheck):
         """True when the immutable list tag exists and `latest` points at it."""
         cfg = self.cfg
         inputs = platform_inputs(cfg, self.target, self.platforms)
-        return all(inputs.values()) and latest_is(cfg, self.target, list_tag(inputs))
+        if not (all(inputs.values()) and latest_is(cfg, self.target, list_tag(inputs))):
+            return False
+        try:
+            digest = manifest_digest(cfg.registry, repository(cfg, self.target), "latest")
+        except RegistryError:
+            return False
+        # the list is signed last, after every platform image and its attestations
+        if not signed(cfg, self.target, digest, attested=False):
+            self.reason = "registry holds this manifest list unsigned"
+            return False
+        return True
 
 
 def publish_manifest(cfg: PackageConfig, target: str,
                      platforms: tuple[str, ...]) -> dict | TaskFailed:
     """doit action: push each platform's image, then make the manifest list."""
     from axion_build.adapters import docker, transfer
+    from axion_build.publish.supply import utc_stamp
 
+    started = utc_stamp()
     facts = {p: facts_now(cfg, p, [target]) for p in platforms}
     builds = {p: own_build(cfg, target, p, facts[p]) for p in platforms}
     inputs = {p: label for p, (image, label) in builds.items() if image}
@@ -79,16 +93,38 @@ def publish_manifest(cfg: PackageConfig, target: str,
         client_for(cfg.registry).catalog(limit=1)
     except RegistryError as exc:
         return TaskFailed(f"registry {cfg.registry.url} unreachable, nothing pushed: {exc}")
-    sources = []
+    sources, digests = [], {}
     try:
         transfer.login(cfg.registry)
         for platform in platforms:
             arch_tag = f"{tag}-{arch_of(platform)}"
-            transfer.push_tags(builds[platform][0], ref, [arch_tag])
+            digests[platform] = transfer.push_tags(builds[platform][0], ref, [arch_tag])
             sources.append(f"{ref}:{arch_tag}")
         digest = transfer.create_manifest_list(ref, [tag, "latest"], sources,
                                              insecure=cfg.registry.insecure)
     except docker.DockerError as exc:
         return TaskFailed(f"publishing {ref} failed, no manifest list made: {exc}")
     print(f"pushed {ref}:{tag} and :latest for {', '.join(platforms)}")
-    return {"pushed": ref, "tag": tag, "digest": digest, "platforms": list(platforms)}
+    pushed = {"pushed": ref, "tag": tag, "digest": digest, "platforms": list(platforms)}
+    images = {p: (builds[p][0], digests[p]) for p in platforms}
+    return with_list_supply(cfg, target, images, pushed, started)
+
+
+def with_list_supply(cfg: PackageConfig, target: str, images: dict[str, tuple[str, str]],
+                     pushed: dict, started: str) -> dict | TaskFailed:
+    """Each platform image's SBOM, provenance and signature, then the list's signature; the
+    values of the publishing step with them, or why they failed."""
+    from axion_build.adapters import docker
+    from axion_build.adapters.cosign import CosignError
+    from axion_build.publish.supply import publish_supply, sign_digest
+
+    ref, digest, counts = pushed["pushed"], pushed["digest"], {}
+    try:
+        for platform, (image, platform_digest) in images.items():
+            made = publish_supply(cfg, target, platform, image, ref, platform_digest, started)
+            counts[platform] = made["sbom"]
+        sign_digest(cfg, ref, digest)
+    except (CosignError, docker.DockerError, OSError, ValueError) as exc:
+        return TaskFailed(f"{ref}@{digest} was published but not signed: {exc}")
+    print(f"signed {ref}@{digest} and each platform's image; SBOMs and provenance attached")
+    return {**pushed, "signed": "yes", "sbom": counts}

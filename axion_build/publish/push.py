@@ -82,7 +82,24 @@ class RegistryCurrent(OutsideCheck):
         digests = registry_digests(cfg, self.platform)
         repo = repository(cfg, self.target)
         pinned = digests.get((repo, immutable_tag(inputs)))
-        return bool(pinned) and pinned == digests.get((repo, "latest"))
+        if not pinned or pinned != digests.get((repo, "latest")):
+            return False
+        if not signed(cfg, self.target, pinned):
+            self.reason = "registry holds this image unsigned or without its attestations"
+            return False
+        return True
+
+
+def signed(cfg: PackageConfig, target: str, digest: str, attested: bool = True) -> bool:
+    """Whether the registry holds cosign's signature (and attestations) of `digest`."""
+    from axion_build.publish.supply import SIG_SUFFIXES, cosign_tag
+
+    suffixes = SIG_SUFFIXES if attested else SIG_SUFFIXES[:1]
+    try:
+        return all(manifest_digest(cfg.registry, repository(cfg, target),
+                                   cosign_tag(digest, suffix)) for suffix in suffixes)
+    except RegistryError:
+        return False
 
 
 @functools.cache
@@ -125,12 +142,20 @@ def latest_is(cfg: PackageConfig, target: str, tag: str) -> bool:
 def push_target(cfg: PackageConfig, target: str, platform: str) -> dict | TaskFailed:
     """doit action: tag and push one image under both tags."""
     from axion_build.adapters import docker, transfer
+    from axion_build.publish.supply import utc_stamp
 
+    started = utc_stamp()
     local = image_tag(cfg, target, platform)
     image, inputs = own_build(cfg, target, platform, facts_now(cfg, platform, [target]))
     ref = push_ref(cfg, target)
     if not image and (held := held_inputs(cfg, target, platform)):
-        return point_latest(cfg, ref, immutable_tag(held))
+        moved = point_latest(cfg, ref, immutable_tag(held))
+        if isinstance(moved, TaskFailed):
+            return moved
+        if signed(cfg, target, moved["digest"]):  # by the machine that built it
+            return {**moved, "signed": "yes"}
+        # built elsewhere and left unsigned: its files are read from the registry's image
+        return with_supply(cfg, target, platform, f"{ref}@{moved['digest']}", moved, started)
     if not image:
         return TaskFailed(not_ours(cfg, local, inputs))
     try:
@@ -140,7 +165,25 @@ def push_target(cfg: PackageConfig, target: str, platform: str) -> dict | TaskFa
     except docker.DockerError as exc:
         return TaskFailed(f"push of {local} to {ref} failed: {exc}")
     print(f"pushed {ref}:{immutable_tag(inputs)} and :latest ({digest})")
-    return {"pushed": ref, "tag": immutable_tag(inputs), "digest": digest}
+    pushed = {"pushed": ref, "tag": immutable_tag(inputs), "digest": digest}
+    return with_supply(cfg, target, platform, image, pushed, started)
+
+
+def with_supply(cfg: PackageConfig, target: str, platform: str, image: str, pushed: dict,
+                started: str) -> dict | TaskFailed:
+    """The push's values with its SBOM, provenance and signature made, or why they failed
+    (the image is then in the registry unsigned, and the next run signs it)."""
+    from axion_build.adapters import docker
+    from axion_build.adapters.cosign import CosignError
+    from axion_build.publish.supply import publish_supply
+
+    ref, digest = pushed["pushed"], pushed["digest"]
+    try:
+        made = publish_supply(cfg, target, platform, image, ref, digest, started)
+    except (CosignError, docker.DockerError, OSError, ValueError) as exc:
+        return TaskFailed(f"{ref}@{digest} was pushed but not signed: {exc}")
+    print(f"signed {ref}@{digest}; SBOM and provenance attached ({made['sbom']})")
+    return {**pushed, **made}
 
 
 def point_latest(cfg: PackageConfig, ref: str, tag: str) -> dict | TaskFailed:

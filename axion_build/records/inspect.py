@@ -25,7 +25,7 @@ def registry_lines(package: str) -> list[str]:
             lines.append(f"  {where}  error: {tag.error}")
         else:
             lines.append(f"  {where:58} {tag.digest[:19]}  {tag.size / 1e6:7.1f} MB  "
-                         f"{', '.join(tag.platforms)}")
+                         f"{', '.join(tag.platforms)}  {'signed' if tag.signed else 'unsigned'}")
     return lines
 
 

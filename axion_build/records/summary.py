@@ -21,7 +21,7 @@ def summarize(record: BuildRecord, source: BuildRecord | None = None) -> dict[st
         entry[step.Status] = entry.get(step.Status, 0) + 1
         entry["seconds"] = round(entry["seconds"] + (step.ElapsedSeconds or 0.0), 3)
     images = [artifact(s, "tag", "image") for s in steps if s.Stage == "image"]
-    pushes = [artifact(s, "ref", "pushed") for s in steps if s.Stage == "push"]
+    pushes = [{**artifact(s, "ref", "pushed"), **supply(s)} for s in steps if s.Stage == "push"]
     return {
         "guid": run.BuildGuid, "package": run.Package, "status": run.Status,
         "started": f"{run.StartTime:%Y-%m-%dT%H:%M:%S}Z",
@@ -53,6 +53,16 @@ def artifact(step: BuildStep, ref_key: str, value_key: str) -> dict[str, Any]:
             "ref": meta.get(ref_key) or values.get(value_key) or "", "status": step.Status,
             "digest": values.get("digest", ""), "size": values.get("size"),
             "skipped": bool(values.get("skipped")), "seconds": step.ElapsedSeconds}
+
+
+def supply(step: BuildStep) -> dict[str, Any]:
+    """Whether a push step signed its image's digest, and its SBOM's component counts."""
+    values = step.detail.get("values", {})
+    if step.Status == "up-to-date":  # current only with its signature in the registry
+        return {"signed": "yes", "sbom": None}
+    if step.Status not in ("run", "failed"):
+        return {"signed": None, "sbom": None}
+    return {"signed": values.get("signed", "no"), "sbom": values.get("sbom")}
 
 
 def pass_rate(rows: list[BuildCompile]) -> float | None:

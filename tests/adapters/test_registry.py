@@ -11,6 +11,7 @@ from registryd import Registry, answers, crypt, start_registry
 from axion_build.adapters.registry import (
     RegistryClient,
     image_size,
+    image_tags,
     next_page,
     overview,
     platform_name,
@@ -170,3 +171,11 @@ def test_shared_registry_on_5000_is_read_when_it_answers():
     view = overview(RegistrySpec(url="127.0.0.1:5000", insecure=True), "")
     assert view.reachable, view.error
     assert all(not t.error for t in view.tags)
+
+
+def test_cosign_tags_are_told_apart_from_image_tags():
+    digest = "sha256-" + "a" * 64
+    names, cosign = image_tags(["in-1", f"{digest}.sig", "latest", f"{digest}.att",
+                                "sha256-short.sig"])
+    assert names == ["latest", "in-1", "sha256-short.sig"]
+    assert cosign == {f"{digest}.sig", f"{digest}.att"}

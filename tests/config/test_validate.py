@@ -37,7 +37,7 @@ BAD_CONFIGS = [
      ":4: package.colour: unknown option (fix: remove it or use one of: name, app_root)"),
     (("build:\n", "bulid:\n"),
      ":6: bulid: unknown option (fix: remove it or use one of: package, build, compile, images, "
-     "services, registry, cache, deployment, database, smtp, runtime)"),
+     "services, registry, cache, signing, deployment, database, smtp, runtime)"),
     (("  app_root: ../shop\n", ""),
      ":2: package.app_root: missing required option (fix: add 'app_root:' under 'package:')"),
     (("  factory_sets: [factory.util, factory.shop]\n", "  factory_sets: factory.util\n"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -148,7 +149,15 @@ DOIT_CONFIG = {"backend": "sqlite3", "dep_file": ".doit.sqlite3", "verbosity": 2
      "no pushed image of this build for report, webhook, web, workflow")
 ])
 def test_doit_deploy_says_what_it_needs(tmp_path, environ, expected):
-    config_with(tmp_path / "config")
+    from axion_build.build.keys import provision_keys
+
+    # a copy of the example with keys of its own: validate passes whatever the checkout has
+    app = tmp_path / "app"
+    shutil.copytree(ROOT / "examples" / PACKAGE, app,
+                    ignore=shutil.ignore_patterns("__pycache__", "data.config", "*.documents"))
+    provision_keys(app / "data.config", PACKAGE)
+    config = config_with(tmp_path / "config")
+    config.write_text(config.read_text().replace(str(ROOT / "examples" / PACKAGE), str(app)))
     (tmp_path / "dodo.py").write_text(DODO)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AXION_")}
     env.update(AXION_CONFIG_DIR=str(tmp_path / "config"), PYTHONPATH=str(ROOT),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import subprocess
 import uuid
 from pathlib import Path
@@ -12,6 +14,7 @@ from registryd import crypt, free_port, start_registry
 from axion_build.adapters.registry import RegistryClient, manifest_digest
 from axion_build.config.model import RegistrySpec
 from axion_build.publish.multiarch import list_tag
+from axion_build.publish.sbomdoc import module_hashes
 from workspace import make_workspace, provision, ran_tasks
 
 pytestmark = pytest.mark.e2e
@@ -132,6 +135,14 @@ def test_manifest_list_of_amd64_and_arm64_runs_compiled_code_under_qemu(shop):
                                         ("linux/amd64", "axion-shop:caddy"))]
     assert [v[0] for v in versions] == ["aarch64", "x86_64"]
     assert versions[0][1:] == versions[1][1:] and versions[0][1][0].isdigit()  # one package
+    # the list and each platform's image are signed, with an SBOM of that platform's tree
+    verified = shop.doit("verify:shop", "platform=linux/amd64,linux/arm64", **env)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert f"ok      127.0.0.1:5000/{repo}:latest@" in verified.stdout
+    arm_sbom = json.loads((shop.build / "linux-arm64" / "supply" / "shop.cdx.json").read_text())
+    assert module_hashes(arm_sbom)["factory.shop/ObjCart.so"][0] == hashlib.sha256(
+        (shop.build / "linux-arm64" / "compiled" / "factory.shop" / "ObjCart.so").read_bytes()
+    ).hexdigest()
     again = shop.doit("pipeline:shop", "platform=linux/amd64,linux/arm64", "service=shop",
                       check=True, **env)
     assert [t for t in ran_tasks(again.stdout) if t.startswith(("image:", "compile:"))] == []

@@ -1,0 +1,334 @@
+"""Supply chain against the real engine, the loopback registry and cosign: SBOM, provenance,
+signatures, `verify`, and no private key anywhere an image or a report can carry it.
+
+One pipeline run (module scope) serves every test; the tests that tamper with the
+registry come last, each on an image of its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from axion_build.adapters.registry import RegistryClient, manifest_digest, overview
+from axion_build.build.guard import PEM_PRIVATE, guard_image, scan_bytes
+from axion_build.build.images import LABEL_BASES, LABEL_INPUTS
+from axion_build.build.keys import key_paths
+from axion_build.build.signkeys import cosign_key_paths, provision_cosign_keys
+from axion_build.config.model import RegistrySpec
+from axion_build.publish.provenance import REDACTED
+from axion_build.publish.sbom import dpkg_packages, python_distributions
+from axion_build.publish.sbomdoc import component_counts, module_hashes, schema_problems
+from axion_build.publish.supply import cosign_tag
+from axion_build.publish.verify import for_digest, module_problem
+from workspace import ran_tasks, registry_workspace
+
+PASSWORD = "cosign-pass-7f3a91"
+TARGETS = ("runtime", "shop", "stock", "caddy")
+REGISTRY = "127.0.0.1:5000"
+needs_cosign = pytest.mark.skipif(shutil.which("cosign") is None,
+                                  reason="no cosign CLI (scripts/provision.sh install_cosign)")
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --- pure ------------------------------------------------------------------------------
+
+DPKG = """Package: bash
+Status: install ok installed
+Architecture: amd64
+Version: 5.2.15-2+b7
+
+Package: gone
+Status: deinstall ok config-files
+Architecture: amd64
+Version: 1.0
+
+Package: tzdata
+Status: install ok installed
+Architecture: all
+Version: 2024a-0+deb12u1
+"""
+
+
+def test_dpkg_status_gives_installed_packages_only():
+    assert [(p.name, p.version, p.arch) for p in dpkg_packages(DPKG)] == [
+        ("bash", "5.2.15-2+b7", "amd64"), ("tzdata", "2024a-0+deb12u1", "all")]
+
+
+def test_python_distributions_are_read_from_dist_info_metadata(tmp_path):
+    site = tmp_path / "python3.11" / "site-packages"
+    for folder, text in (("PyYAML-6.0.2.dist-info", "Name: PyYAML\nVersion: 6.0.2\n"),
+                         ("odd.dist-info", "Summary: no name\n"),
+                         ("notes", "Name: not-a-dist\nVersion: 1\n")):
+        (site / folder).mkdir(parents=True)
+        (site / folder / "METADATA").write_text(text)
+    assert [(p.name, p.version) for p in python_distributions(tmp_path)] == [("PyYAML", "6.0.2")]
+
+
+@pytest.mark.parametrize(("listed", "expected"), [
+    ({"a.so": ("1", "s1"), "b.so": ("2", "s2")}, ""),
+    ({"a.so": ("1", "s1")}, "missing: b.so"),
+    ({"a.so": ("1", "s1"), "b.so": ("2", "s2"), "c.so": ("3", "")}, "not compiled here: c.so"),
+    ({"a.so": ("9", "s1"), "b.so": ("2", "s2")}, ".so sha256 differs from the compiled tree "
+                                                  "for a.so"),
+    ({"a.so": ("1", "s1"), "b.so": ("2", "s9")}, "source sha256 differs from the compiled "
+                                                  "manifest for b.so"),
+])
+def test_module_problem_names_each_difference(listed, expected):
+    problem = module_problem(listed, {"a.so": "1", "b.so": "2"}, {"a.so": "s1", "b.so": "s2"})
+    assert (expected in problem) if expected else problem == ""
+
+
+def test_an_attestation_counts_only_for_its_own_digest():
+    about = [{"predicateType": "t", "subject": [{"digest": {"sha256": "aa"}}],
+              "predicate": {"x": 1}}]
+    assert for_digest(about, "sha256:aa", "t") == ({"x": 1}, "")
+    assert for_digest(about, "sha256:bb", "t")[1] == "the t attestation is about another digest"
+    assert for_digest(about, "sha256:aa", "u")[1] == "no u attestation"
+
+
+@needs_cosign
+def test_cosign_pair_is_private_never_overwritten_and_caught_by_the_guard(tmp_path):
+    made = provision_cosign_keys(tmp_path, "shop", PASSWORD)
+    private, public = cosign_key_paths(tmp_path, "shop")
+    assert made == [private, public]
+    assert private.stat().st_mode & 0o777 == 0o600
+    before = private.read_bytes()
+    assert provision_cosign_keys(tmp_path, "shop", "other-password") == []
+    assert private.read_bytes() == before
+    assert scan_bytes(before, ()) == "a PEM private key"
+    public.unlink()
+    with pytest.raises(FileExistsError, match="shop_cosign.key exists without its other half"):
+        provision_cosign_keys(tmp_path, "shop", PASSWORD)
+    assert list(tmp_path.iterdir()) == [private]  # no work folder left behind
+
+
+@pytest.mark.e2e
+@needs_cosign
+def test_the_guard_refuses_an_image_holding_the_cosign_key(base_images, tmp_path):
+    from axion_build.build.signkeys import cosign_key_material
+
+    provision_cosign_keys(tmp_path / "keys", "shop", PASSWORD)
+    key = cosign_key_paths(tmp_path / "keys", "shop")[0]
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "signing.key").write_bytes(key.read_bytes())
+    body = [line for line in key.read_text().splitlines() if not line.startswith("-----")]
+    (tmp_path / "ctx" / "notes.txt").write_text("\n".join(body[1:]))  # no PEM header left
+    (tmp_path / "ctx" / "Dockerfile").write_text(
+        f"FROM {base_images[0]}\nCOPY signing.key notes.txt /axion/resource.config/\n")
+    tag = f"axion-test-guard:cosign-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["docker", "build", "-q", "-t", tag, str(tmp_path / "ctx")], check=True,
+                   capture_output=True)
+    try:
+        found = guard_image(tag, cosign_key_material(key), tmp_path / "clean.json")
+    finally:
+        subprocess.run(["docker", "rmi", "-f", tag], capture_output=True)
+    assert sorted((f.place.rsplit(" ", 1)[-1], f.what) for f in found) == [
+        ("/axion/resource.config/notes.txt", "a configured secret value"),
+        ("/axion/resource.config/signing.key", "a PEM private key")]
+
+
+# --- one pipeline, real engine, registry and cosign ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory, base_images):
+    """The shop app pushed, signed and attested under a namespace of its own."""
+    if shutil.which("cosign") is None:
+        pytest.skip("no cosign CLI (scripts/provision.sh install_cosign)")
+    namespace = f"supply-{uuid.uuid4().hex[:8]}"
+    ws = registry_workspace(tmp_path_factory.mktemp("supply"), REGISTRY, namespace)
+    done = ws.doit("push:shop", check=True, AXION_SIGNING_PASSWORD=PASSWORD)
+    ws.run_output = done.stdout + done.stderr
+    ws.namespace = namespace
+    return ws
+
+
+def registry_spec() -> RegistrySpec:
+    return RegistrySpec(url=REGISTRY, insecure=True)
+
+
+def latest(ws, target: str) -> str:
+    return manifest_digest(registry_spec(), f"{ws.namespace}/shop-{target}", "latest")
+
+
+def sbom_of(ws, target: str) -> tuple[str, dict]:
+    text = (ws.build / "linux-amd64" / "supply" / f"{target}.cdx.json").read_text()
+    return text, json.loads(text)
+
+
+def verify(ws):
+    return ws.doit("verify:shop", AXION_SIGNING_PASSWORD=PASSWORD)
+
+
+@pytest.mark.e2e
+def test_push_signs_and_attests_every_image_by_digest(published):
+    assert {f"push:shop:{t}" for t in TARGETS} <= set(ran_tasks(published.run_output))
+    client = RegistryClient(f"http://{REGISTRY}")
+    for target in TARGETS:
+        digest = latest(published, target)
+        tags = client.tags(f"{published.namespace}/shop-{target}")
+        assert {cosign_tag(digest, ".sig"), cosign_tag(digest, ".att")} <= set(tags), target
+
+
+@pytest.mark.e2e
+def test_sbom_lists_every_compiled_module_with_its_hashes_and_is_valid_cyclonedx(published):
+    compiled = published.build / "linux-amd64" / "compiled"
+    expected = {}
+    for so in sorted(compiled.rglob("*.so")):
+        relpath = so.relative_to(compiled).as_posix()
+        source = published.app / relpath.removesuffix(".so")
+        source = source.with_name(source.name + ".py")
+        expected[relpath] = (sha256_file(so), sha256_file(source) if source.is_file() else "")
+    assert len(expected) >= 3 and sum(1 for s, src in expected.values() if src) >= 2
+    manifest = json.loads((published.build / "linux-amd64" / "compiled.json").read_text())
+    for target in ("runtime", "shop", "stock"):
+        text, sbom = sbom_of(published, target)
+        assert schema_problems(text) == ""
+        assert sbom["metadata"]["component"]["version"] == latest(published, target)
+        assert module_hashes(sbom) == expected, target
+        fingerprints = {p["value"] for c in sbom["components"] for p in c.get("properties", [])
+                        if p["name"] == "axion:toolchain-fingerprint"}
+        assert fingerprints == {manifest["fingerprint"]}
+        counts = component_counts(sbom)
+        assert counts["compiled_modules"] == len(expected)
+        assert counts["os_packages"] > 50 and counts["python_distributions"] >= 1
+        names = {c["name"] for c in sbom["components"]}
+        assert {"bash", "libc6"} <= names
+    text, caddy = sbom_of(published, "caddy")
+    assert schema_problems(text) == "" and component_counts(caddy)["compiled_modules"] == 0
+
+
+@pytest.mark.e2e
+def test_provenance_names_inputs_commit_config_toolchain_and_bases(published):
+    from axion_build.adapters import docker
+
+    statement = json.loads((published.build / "linux-amd64" / "supply"
+                            / "shop.provenance.json").read_text())
+    digest = latest(published, "shop")
+    assert statement["subject"][0]["digest"]["sha256"] == digest.removeprefix("sha256:")
+    labels = docker.inspect_image("axion-shop:shop")["Config"]["Labels"]
+    predicate = statement["predicate"]
+    config = predicate["buildConfig"]
+    assert config["inputs_hash"] == labels[LABEL_INPUTS]
+    assert len(config["config_sha256"]) == 64 and config["toolchain"]["fingerprint"]
+    bases = {m["uri"].removeprefix("docker-image:"): "sha256:" + m["digest"]["sha256"]
+             for m in predicate["materials"] if m["uri"].startswith("docker-image:")}
+    assert bases == json.loads(labels[LABEL_BASES])
+    meta = predicate["metadata"]
+    assert meta["buildStartedOn"] <= meta["buildFinishedOn"]
+    assert predicate["invocation"]["environment"]["git_dirty"] is None  # not a git checkout
+    assert PASSWORD not in json.dumps(statement) and REDACTED not in json.dumps(statement)
+
+
+@pytest.mark.e2e
+def test_records_keep_signed_and_sbom_counts_per_digest(published):
+    script = ("import sys\nfrom axion_build.records.inspect import inspect_command\n"
+              "sys.exit(inspect_command('summary', 'shop'))")
+    done = subprocess.run([sys.executable, "-c", script], cwd=published.root,
+                          env=published.env(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    pushes = {p["service"]: p for p in json.loads(done.stdout)["pushes"]["list"]}
+    for target in TARGETS:
+        assert pushes[target]["digest"] == latest(published, target)
+        assert pushes[target]["signed"] == "yes"
+        _, sbom = sbom_of(published, target)
+        assert pushes[target]["sbom"] == component_counts(sbom)
+    view = overview(registry_spec(), f"{published.namespace}/")
+    shown = {t.repository.rsplit("-", 1)[1]: t.signed for t in view.tags if t.tag == "latest"}
+    assert shown == dict.fromkeys(TARGETS, True)
+    assert not any(t.tag.startswith("sha256-") for t in view.tags)
+
+
+@pytest.mark.e2e
+def test_verify_passes_after_the_pipeline_naming_each_image(published):
+    done = verify(published)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for target in TARGETS:
+        ref = f"{REGISTRY}/{published.namespace}/shop-{target}:latest@{latest(published, target)}"
+        assert f"ok      {ref}" in done.stdout
+
+
+@pytest.mark.e2e
+def test_no_private_key_in_any_layer_history_label_build_arg_or_report(published):
+    from axion_build.adapters import docker
+    from axion_build.build.guard import key_material
+    from axion_build.build.signkeys import cosign_key_material
+
+    folder = published.app / "data.config"
+    pem, cosign_key = key_paths(folder, "shop")[0], cosign_key_paths(folder, "shop")[0]
+    material = (*key_material(pem), *cosign_key_material(cosign_key), PASSWORD)
+    assert len(material) == 5 and cosign_key.stat().st_mode & 0o777 == 0o600
+    for target in TARGETS:
+        image = f"{REGISTRY}/{published.namespace}/shop-{target}:latest"
+        assert guard_image(image, material, published.root / "clean.json") == [], target
+        inspect = json.dumps(docker.inspect_image(image))  # labels, env, command
+        history = "\n".join(docker.image_history(image))  # every step, build args included
+        for text in (inspect, history):
+            assert not any(m in text for m in material) and not PEM_PRIVATE.search(text.encode())
+    written = [p for p in published.root.joinpath("build").rglob("*")
+               if p.is_file() and p.suffix in (".json", ".html", ".txt", ".sqlite3", ".yaml")]
+    assert any(p.name == "shop.cdx.json" for p in written)
+    for path in [*written, None]:
+        data = published.run_output.encode() if path is None else path.read_bytes()
+        assert not any(m.encode() in data for m in material), path
+        assert not PEM_PRIVATE.search(data), path
+
+
+@pytest.mark.e2e
+def test_verify_fails_when_the_sbom_modules_are_not_the_compiled_tree(published):
+    module = published.build / "linux-amd64" / "compiled" / "factory.shop" / "ObjCart.so"
+    original = module.read_bytes()
+    module.unlink()  # a hard link of the build's module: replaced, never edited in place
+    module.write_bytes(original + b"\0")
+    try:
+        done = verify(published)
+    finally:
+        module.unlink()
+        module.write_bytes(original)
+    assert done.returncode != 0
+    image = f"{REGISTRY}/{published.namespace}/shop-shop:latest@{latest(published, 'shop')}"
+    assert (f"FAILED  {image}: SBOM .so sha256 differs from the compiled tree for "
+            "factory.shop/ObjCart.so") in done.stdout
+    assert f"ok      {REGISTRY}/{published.namespace}/shop-caddy:latest@" in done.stdout
+    assert verify(published).returncode == 0
+
+
+@pytest.mark.e2e
+def test_another_image_pushed_under_a_signed_tag_fails_verify_naming_it(published):
+    ref = f"{REGISTRY}/{published.namespace}/shop-stock:latest"
+    subprocess.run(["docker", "tag", "axion-shop:latest", ref], check=True)
+    pushed = subprocess.run(["docker", "push", ref], capture_output=True, text=True, check=True)
+    digest = re.search(r"digest: (sha256:[0-9a-f]{64})", pushed.stdout).group(1)
+    assert digest == latest(published, "stock")
+    done = verify(published)
+    assert done.returncode != 0
+    assert f"FAILED  {ref}@{digest}: signature not verified" in done.stdout
+    assert f"ok      {REGISTRY}/{published.namespace}/shop-shop:latest@" in done.stdout
+
+
+@pytest.mark.e2e
+def test_an_image_whose_signature_is_gone_is_refused(published):
+    repo = f"{published.namespace}/shop-shop"
+    digest = latest(published, "shop")
+    client = RegistryClient(f"http://{REGISTRY}")
+    _, sig_digest, _ = client.manifest(repo, cosign_tag(digest, ".sig"))
+    request = urllib.request.Request(f"http://{REGISTRY}/v2/{repo}/manifests/{sig_digest}",
+                                     method="DELETE")
+    urllib.request.urlopen(request, timeout=10).close()
+    assert cosign_tag(digest, ".sig") not in client.tags(repo)
+    done = verify(published)
+    assert done.returncode != 0
+    assert f"FAILED  {REGISTRY}/{repo}:latest@{digest}: signature not verified" in done.stdout
