@@ -12,12 +12,16 @@ from axion_build.config.packages import PACKAGES
 from axion_build.deploy.rollout import deploy_action
 
 
-def deploy_needs(package: str, flags: Flags) -> list[str]:
+def deploy_needs(package: str, flags: Flags, substrate: str = "compose") -> list[str]:
     """The tasks a deploy waits for: the pushes it runs, then the pipeline's scaffold,
     written once everything before it succeeded (pure). With skip_push it deploys what
-    the registry already holds of this build, after the scaffold alone."""
-    if flags.skip_push:
+    the registry already holds of this build, after the scaffold alone; supervisor runs
+    the compiled app tree, k3s renders the chart only."""
+    if substrate == "k3s":
         return [f"scaffold:{package}"]
+    if flags.skip_push:
+        tree = [f"image:{package}:context"] if substrate == "supervisor" else []
+        return [*tree, f"scaffold:{package}"]
     push = f"push:{package}:{flags.service}" if flags.service else f"push:{package}"
     return [push, f"pipeline:{package}:scaffold"]
 
@@ -45,7 +49,8 @@ def task_deploy() -> Iterator[dict]:
         local = cfg.deployment.target == "local"
         yield {"name": cfg.name, "doc": doc, "meta": meta, "verbosity": 2,
                "actions": [(deploy_action if local else not_deployed, [cfg])],
-               "task_dep": deploy_needs(cfg.name, flags) if local else [],
+               "task_dep": (deploy_needs(cfg.name, flags, cfg.deployment.substrate)
+                            if local else []),
                # every deploy runs its gate again: what runs may have changed meanwhile
                "uptodate": [False]}
     for package in sorted(set(PACKAGES.names()) - {cfg.name for cfg in PACKAGES.valid()}):

@@ -40,7 +40,7 @@ REQUIRED = {
 SUBSTRATES = ("compose", "k3s", "supervisor")
 # where `deploy:<pkg>` runs the scaffold: nowhere, or on this machine's engine
 DEPLOY_TARGETS = ("none", "local")
-DEPLOYABLE_SUBSTRATES = ("compose",)  # substrates `deploy:<pkg>` can run so far
+DEPLOYABLE_SUBSTRATES = ("compose", "supervisor", "k3s")  # k3s: rendered and linted only
 PLATFORMS = ("linux/amd64", "linux/arm64")
 # sections the running services read; everything else is build-only
 RUNTIME_SECTIONS = ("package", "services", "database", "smtp", "runtime")

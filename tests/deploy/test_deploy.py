@@ -73,8 +73,8 @@ def config_with(tmp_path: Path, **deployment) -> Path:
 @pytest.mark.parametrize("deployment, environ, expected", [
     ({"target": "cloud"}, {}, r"deployment\.target: unknown deploy target 'cloud' "
                               r"\(fix: use one of: none, local\)"),
-    ({"target": "local", "substrate": "supervisor"}, {},
-     r"deployment\.target: deploy runs the compose substrate only, not 'supervisor'"),
+    ({"target": "local", "substrate": "swarm"}, {},
+     r"deployment\.substrate: unknown substrate 'swarm'"),
     ({}, {"AXION_DEPLOYMENT_TARGET": "k8s"},
      r"^environment variable AXION_DEPLOYMENT_TARGET: deployment\.target: unknown"),
     ({"gate": {"min_pass_rate": 150}}, {},
