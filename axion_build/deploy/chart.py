@@ -22,7 +22,7 @@ NO_CLUSTER = ("skipped: no cluster was run (this host has no k3s or Kubernetes A
 
 def chart_dir(cfg: PackageConfig) -> Path:
     """The chart the k3s scaffold wrote."""
-    return deploy_dir(cfg, "k3s") / "helm" / cfg.name
+    return (deploy_dir(cfg, "k3s") / "helm" / cfg.name).resolve()
 
 
 def chart_folder(cfg: PackageConfig, build: str) -> dict[str, str]:
