@@ -132,7 +132,7 @@ class Native:
         self.first = None
 
     def deploy(self, **env: str) -> subprocess.CompletedProcess:
-        return self.ws.doit(f"deploy:{PACKAGE}", "skip_push=1", **env)
+        return self.ws.doit(f"deploy:{PACKAGE}", f"report:{PACKAGE}", "skip_push=1", **env)
 
     def query(self, sql: str, *params) -> list[tuple]:
         with sqlite3.connect(self.ws.root / "build" / "records.sqlite3") as conn:
@@ -217,6 +217,18 @@ def test_supervisor_deploy_runs_a_copy_of_the_compiled_tree_and_passes_the_gate(
     assert all(names[f"{p}: running"]["pass"] for p in (*KEEP, "caddy"))
     assert names["caddy: runs the built digest"].get("skipped") is True
     assert f"running caddy={release}" in out and "(supervisor): the gate passed" in out
+    # the report and `axion summary` show where it went and every assertion
+    text = (native.ws.build / "report" / "latest.txt").read_text()
+    assert "deploy: local on supervisor" in text and "gate PASSED" in text
+    assert "[skipped] caddy: runs the built digest: skipped: does not apply" in text
+    assert "[passed] report: status pass_rate >= 100: pass_rate 100" in text
+    html = (native.ws.build / "report" / "latest.html").read_text()
+    assert '<h2>Deployment</h2>' in html and 'class="gate-passed' in html
+    shown = native.axion("summary", PACKAGE)
+    assert shown.returncode == 0, shown.stderr
+    deployment = json.loads(shown.stdout)["deployment"]
+    assert (deployment["target"], deployment["substrate"], deployment["gate"],
+            deployment["rolled_back"]) == ("local", "supervisor", "passed", False)
 
 
 @pytest.mark.e2e
@@ -257,6 +269,9 @@ def test_supervisor_rollback_goes_back_to_the_last_good_tree(native):
     assert back[:3] == (first_guid, failed[1], "rolled-back") and back[3] == {
         "app_tree": str(good)}
     assert native.status()["app_root"] == str(good)
+    text = (native.ws.build / "report" / "latest.txt").read_text()
+    assert f"gate FAILED, rolled back to build {first_guid} (its gate passed)" in text
+    assert "[failed] report: status pass_rate >= 100: pass_rate 90" in text
     # only the good copy is kept: the failed one is never gone back to
     assert [p.name for p in (native.folder / "releases").iterdir()] == [first_guid]
 
