@@ -30,7 +30,8 @@ def not_deployed(cfg: PackageConfig) -> TaskFailed:
     """doit action of a package whose config deploys nowhere."""
     return TaskFailed(f"deploy:{cfg.name}: {cfg.path}: deployment.target is "
                       f"{cfg.deployment.target!r}: set it to 'local' (or "
-                      "AXION_DEPLOYMENT_TARGET=local) to deploy on this machine")
+                      "AXION_DEPLOYMENT_TARGET=local) to deploy on this machine, or to "
+                      "'context:<name>' for the Docker host of that docker context")
 
 
 def task_deploy() -> Iterator[dict]:
@@ -46,7 +47,7 @@ def task_deploy() -> Iterator[dict]:
             yield {"name": cfg.name, "actions": [], "uptodate": [True], "meta": meta,
                    "doc": doc}
             continue
-        local = cfg.deployment.target == "local"
+        local = cfg.deployment.target != "none"  # here, or through a docker context
         yield {"name": cfg.name, "doc": doc, "meta": meta, "verbosity": 2,
                "actions": [(deploy_action if local else not_deployed, [cfg])],
                "task_dep": (deploy_needs(cfg.name, flags, cfg.deployment.substrate)

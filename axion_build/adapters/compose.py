@@ -33,6 +33,7 @@ class Stack:
     project: str
     files: tuple[str, ...]
     env_file: str = ""
+    context: str = ""  # the docker context of a remote engine; '' for the environment's
 
 
 @dataclass(frozen=True)
@@ -51,9 +52,14 @@ class Container:
     repo_digests: tuple[str, ...] = ()
 
 
+def docker_line(context: str, *args: str) -> list[str]:
+    """`docker [--context C] <args>` (pure)."""
+    return ["docker", *(["--context", context] if context else []), *args]
+
+
 def compose_line(stack: Stack, *args: str) -> list[str]:
-    """`docker compose -p P -f … [--env-file E] <args>` (pure)."""
-    line = ["docker", "compose", "-p", stack.project]
+    """`docker [--context C] compose -p P -f … [--env-file E] <args>` (pure)."""
+    line = docker_line(stack.context, "compose", "-p", stack.project)
     for name in stack.files:
         line += ["-f", name]
     if stack.env_file:
@@ -101,24 +107,24 @@ def failure_text(output: str) -> str:
 
 def stack_containers(stack: Stack) -> list[Container]:
     """Every container of the stack, running or not, with its image's digests."""
-    done = subprocess.run(["docker", "ps", "-aq", "--filter",
-                           f"label=com.docker.compose.project={stack.project}"],
+    done = subprocess.run(docker_line(stack.context, "ps", "-aq", "--filter",
+                                      f"label=com.docker.compose.project={stack.project}"),
                           capture_output=True, text=True, timeout=60)
     ids = done.stdout.split()
     if not ids:
         return []
-    raw = json.loads(subprocess.run(["docker", "inspect", *ids], capture_output=True,
-                                    text=True, timeout=60).stdout or "[]")
-    images = image_digests(sorted({c["Image"] for c in raw}))
+    raw = json.loads(subprocess.run(docker_line(stack.context, "inspect", *ids),
+                                    capture_output=True, text=True, timeout=60).stdout or "[]")
+    images = image_digests(sorted({c["Image"] for c in raw}), stack.context)
     return sorted((to_container(c, images) for c in raw), key=lambda c: c.service)
 
 
-def image_digests(image_ids: list[str]) -> dict[str, tuple[str, ...]]:
+def image_digests(image_ids: list[str], context: str = "") -> dict[str, tuple[str, ...]]:
     """RepoDigests of each image id (empty for an image without any)."""
     if not image_ids:
         return {}
-    done = subprocess.run(["docker", "image", "inspect", *image_ids], capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(docker_line(context, "image", "inspect", *image_ids),
+                          capture_output=True, text=True, timeout=60)
     return {i["Id"]: tuple(i.get("RepoDigests") or ()) for i in json.loads(done.stdout or "[]")}
 
 
@@ -138,11 +144,43 @@ def to_container(raw: Mapping, images: Mapping[str, tuple[str, ...]]) -> Contain
                      repo_digests=images.get(raw.get("Image", ""), ()))
 
 
-def container_logs(name: str, lines: int = 15) -> str:
+def container_logs(name: str, lines: int = 15, context: str = "") -> str:
     """The last lines a container wrote, for an error message."""
-    done = subprocess.run(["docker", "logs", "--tail", str(lines), name], capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(docker_line(context, "logs", "--tail", str(lines), name),
+                          capture_output=True, text=True, timeout=60)
     return (done.stdout + done.stderr).strip()
+
+
+def engine_problem(context: str = "") -> str:
+    """Why the engine (of `context`) does not answer `docker version`; '' when it does."""
+    try:
+        done = subprocess.run(docker_line(context, "version", "--format",
+                                          "{{.Server.Version}}"),
+                              capture_output=True, text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        return "docker version did not answer in 20 s"
+    return "" if done.returncode == 0 and done.stdout.strip() else (
+        (done.stderr or done.stdout).strip() or f"exit {done.returncode}")
+
+
+def context_host(endpoint: str) -> str:
+    """The host a context's published ports are on: its endpoint's host, loopback for a
+    local socket (pure). `ssh://user@host:22` → host, `tcp://h:2376` → h."""
+    scheme, _, rest = endpoint.partition("://")
+    if scheme in ("", "unix", "npipe", "fd"):
+        return "127.0.0.1"
+    host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    if host.startswith("["):
+        return host[1:host.index("]")]
+    return host.rsplit(":", 1)[0] if ":" in host else host
+
+
+def context_endpoint(context: str) -> str:
+    """The engine endpoint a docker context names ('' when it names none)."""
+    done = subprocess.run(["docker", "context", "inspect", context, "--format",
+                           "{{.Endpoints.docker.Host}}"], capture_output=True, text=True,
+                          timeout=30)
+    return done.stdout.strip() if done.returncode == 0 else ""
 
 
 def port_taken(message: str) -> bool:

@@ -72,7 +72,10 @@ def config_with(tmp_path: Path, **deployment) -> Path:
 
 @pytest.mark.parametrize("deployment, environ, expected", [
     ({"target": "cloud"}, {}, r"deployment\.target: unknown deploy target 'cloud' "
-                              r"\(fix: use one of: none, local\)"),
+                              r"\(fix: use one of: none, local, context:<name>\)"),
+    ({"target": "context:"}, {}, r"deployment\.target: 'context:' names no docker context"),
+    ({"target": "context:b", "substrate": "supervisor"}, {},
+     r"deployment\.target: a docker context target deploys the compose substrate only"),
     ({"target": "local", "substrate": "swarm"}, {},
      r"deployment\.substrate: unknown substrate 'swarm'"),
     ({}, {"AXION_DEPLOYMENT_TARGET": "k8s"},
@@ -246,6 +249,34 @@ def test_route_assertions_ask_each_routed_service_through_caddy(tmp_path):
 
 STACK = Stack(folder=Path("/d"), project="axion-x", files=("compose.yaml", "compose.deploy.yaml"),
               env_file="deploy.env")
+
+
+@pytest.mark.parametrize("endpoint, host", [
+    ("unix:///tmp/axe-1/sock", "127.0.0.1"),
+    ("ssh://deploy@box.example:2222", "box.example"),
+    ("tcp://10.0.0.5:2376", "10.0.0.5"),
+    ("tcp://[fd00::5]:2376", "fd00::5"),
+    ("", "127.0.0.1"),
+])
+def test_the_gate_asks_the_host_of_the_docker_context(endpoint, host):
+    from axion_build.adapters.compose import context_host
+
+    assert context_host(endpoint) == host
+
+
+def test_a_context_target_sends_every_engine_call_there(tmp_path):
+    from dataclasses import replace
+
+    from axion_build.adapters.compose import docker_line
+    from axion_build.deploy.stack import package_stack
+
+    cfg = gate_config(tmp_path)
+    cfg = replace(cfg, deployment=replace(cfg.deployment, target="context:engine-b"))
+    assert (cfg.deployment.context, cfg.deployment.deploys_remote) == ("engine-b", True)
+    stack = package_stack(cfg)
+    assert control_line(stack, "stop")[:4] == ["docker", "--context", "engine-b", "compose"]
+    assert docker_line("", "ps") == ["docker", "ps"]
+    assert gate_config(tmp_path).deployment.context == ""
 
 
 def test_compose_lines():
@@ -432,14 +463,19 @@ def deployed(tmp_path_factory, base_images):
         del doc["services"][name]
     doc["registry"]["namespace"] = project
     # deployed, the example passes every self-test: one failing check fails the gate
-    doc["deployment"].update(target="local", project=project, http_port=http_port,
-                             https_port=https_port, gate={"timeout": 120, "min_pass_rate": 100})
+    doc["deployment"].update(project=project, http_port=http_port, https_port=https_port,
+                             gate={"timeout": 120, "min_pass_rate": 100})
     with ws.config_file.open("w") as handle:
         yaml_rt().dump(doc, handle)
     (ws.root / "pyproject.toml").write_text("[tool.axion]\n")  # the CLI's project root
     state = Deployed(ws, project, http_port)
     try:
-        state.first = ws.doit(f"pipeline:{PACKAGE}")
+        # the done criterion: `./run pipeline` with the target from the environment
+        state.first = ws.doit(f"keys:{PACKAGE}", f"pipeline:{PACKAGE}",
+                              AXION_DEPLOYMENT_TARGET="local")
+        doc["deployment"]["target"] = "local"  # the later deploys: from the file
+        with ws.config_file.open("w") as handle:
+            yaml_rt().dump(doc, handle)
         yield state
     finally:
         subprocess.run(["docker", "compose", "-p", project, "down", "-v", "--timeout", "5"],
@@ -479,6 +515,15 @@ def test_the_pipeline_deploys_the_pushed_digests_and_passes_the_gate(deployed):
     assert all(names.values()), gate
     status, body = get(f"http://127.0.0.1:{deployed.http_port}/report/status?format=json")
     assert status == 200 and json.loads(body)["tests"]["summary"]["pass_rate"] == 100
+    # the pipeline's report shows the deployment and its gate, assertion by assertion
+    text = (deployed.ws.build / "report" / "latest.txt").read_text()
+    assert f"deploy: local on compose ({deployed.project}): gate PASSED" in text
+    assert "[passed] report: status pass_rate >= 100: pass_rate 100" in text
+    assert "[passed] caddy: runs the built digest: " in text
+    summary = json.loads((deployed.ws.build / "report" / "summary.json").read_text())
+    assert summary["status"] == "success" and summary["deployment"]["gate"] == "passed"
+    assert summary["deployment"]["rolled_back"] is False
+    assert 'class="gate-passed' in (deployed.ws.build / "report" / "latest.html").read_text()
 
 
 @pytest.mark.e2e
