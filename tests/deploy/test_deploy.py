@@ -613,6 +613,58 @@ def test_never_healthy_in_time_with_no_earlier_good_deployment_leaves_no_stack(d
 
 
 @pytest.mark.e2e
+def test_the_engine_stopping_mid_deploy_is_named_and_recorded(deployed):
+    """A deploy to a second engine through a docker context; the engine stops while compose
+    pulls and starts the stack there (the system engine is never touched)."""
+    import time
+
+    from engine2 import start_engine, stop_engine
+
+    from workspace import db_options
+
+    running = deployed.running_images()
+    project = f"{deployed.project}-b"
+    http_port, https_port = free_ports(2)
+    engine = start_engine()
+    ws = deployed.ws
+    try:
+        env = ws.env(AXION_DEPLOYMENT_TARGET=f"context:{engine.context}",
+                     AXION_DEPLOYMENT_PROJECT=project, AXION_DEPLOYMENT_HTTP_PORT=str(http_port),
+                     AXION_DEPLOYMENT_HTTPS_PORT=str(https_port))
+        line = [sys.executable, "-m", "doit", "run", "-f", str(ws.tool / "dodo.py"), "-d",
+                str(ws.root), *db_options(ws.root, "run"), f"deploy:{PACKAGE}"]
+        deploy = subprocess.Popen(line, env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 300
+        # mid-deploy: the engine holds a first pulled image of the stack, not yet all of it
+        while not engine.docker("images", "-q", check=False).stdout.strip():
+            assert deploy.poll() is None, deploy.stdout.read()
+            assert time.monotonic() < deadline, "engine B pulled nothing in 300 s"
+            time.sleep(0.2)
+        engine.process.terminate()
+        engine.process.wait(90)
+        out, _ = deploy.communicate(timeout=900)
+    finally:
+        stop_engine(engine)
+    assert deploy.returncode != 0, out[-4000:]
+    assert ("  - engine answers: the Docker engine of docker context "
+            f"'{engine.context}' ({ws.config_file}: deployment.target) stopped answering "
+            "during the deploy (") in out, out[-4000:]
+    assert f"start it again and run `doit deploy:{PACKAGE}`" in out
+    assert f"no earlier deployment of {project} passed its gate, so nothing to go back to: " \
+           "compose down, stack down failed too: " in out
+    (state, detail), = deployed.query(
+        "SELECT Status, Detail FROM log_deployment WHERE Project = ?", project)
+    assert state == "failed"
+    assert json.loads(detail)[0]["name"] == "engine answers"
+    guid = deployed.last_guid()
+    assert deployed.query("SELECT Status FROM log_build_step WHERE BuildGuid = ? AND Task = ?",
+                          guid, f"deploy:{PACKAGE}") == [("failed",)]
+    # the system engine's deployment of the package was not touched
+    assert deployed.running_images() == running
+
+
+@pytest.mark.e2e
 def test_a_taken_port_is_named_and_leaves_no_stack(deployed):
     holder = socket.socket()
     holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -637,3 +689,4 @@ def test_a_taken_port_is_named_and_leaves_no_stack(deployed):
     first_guid = deployed.deployments()[0][0]
     assert [row[:2] for row in deployed.deployments()[-2:]] == [(guid, "failed"),
                                                                 (first_guid, "failed")]
+
