@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from axion_build.config.model import PackageConfig
+from axion_build.deploy.errors import DeployError
 from axion_build.deploy.gate import assertion
 from axion_build.deploy.scaffold import deploy_dir
 from axion_build.deploy.stack import Result, project_name
@@ -27,8 +28,6 @@ def chart_dir(cfg: PackageConfig) -> Path:
 
 def chart_folder(cfg: PackageConfig, build: str) -> dict[str, str]:
     """The chart to render; DeployError when the scaffold has not written it."""
-    from axion_build.deploy.rollout import DeployError
-
     folder = chart_dir(cfg)
     if not (folder / "Chart.yaml").is_file():
         raise DeployError(f"no Helm chart at {folder}: run `doit scaffold:{cfg.name}` with "

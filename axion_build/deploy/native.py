@@ -25,6 +25,7 @@ from axion_build.adapters.supervisor import (
     stop_daemon,
 )
 from axion_build.config.model import PackageConfig
+from axion_build.deploy.errors import DeployError
 from axion_build.deploy.gate import (
     assertion,
     probe_routes,
@@ -77,8 +78,6 @@ def program_names(cfg: PackageConfig) -> list[str]:
 
 def release_tree(cfg: PackageConfig, build: str) -> dict[str, str]:
     """Copy this build's compiled app tree to `releases/<build>`; DeployError without one."""
-    from axion_build.deploy.rollout import DeployError
-
     tree = compiled_app_dir(cfg)
     if tree == cfg.app_root or not tree.is_dir():
         raise DeployError(f"no compiled app tree of {cfg.name} at {tree}: run "

@@ -18,16 +18,13 @@ from doit.exceptions import TaskFailed
 from axion_build.config.model import PackageConfig, native_platform
 from axion_build.config.runtime import runtime_config_path
 from axion_build.deploy import chart, native, stack
+from axion_build.deploy.errors import DeployError
 from axion_build.deploy.gate import failed
 from axion_build.deploy.stack import Result, project_name
 from axion_build.names import CADDY_TARGET, immutable_tag
 
 if TYPE_CHECKING:
     from axion_build.records.deployments import Deployment
-
-
-class DeployError(Exception):
-    """Nothing to deploy yet (an image not pushed, the registry unreachable)."""
 
 
 def deployed_targets(cfg: PackageConfig) -> list[str]:
