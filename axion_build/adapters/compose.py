@@ -21,6 +21,16 @@ PROGRESS = re.compile(r"^\s*(Container|Network|Volume) \S+\s+(Recreated?|Creat(e
                       r"Start(ed|ing)|Waiting|Healthy|Running|Stopp(ed|ing)|Remov(ed|ing))\s*$")
 
 
+# compose's pull progress (`9daf045260a9 Extracting [==>  ] 1MB/17MB`, `web Pulled`)
+PULL_PROGRESS = re.compile(r"^\s*\S+\s+(Pulling fs layer|Waiting|Downloading|Verifying "
+                           r"Checksum|Download complete|Extracting|Pull complete|Already "
+                           r"exists|Pulled|Pulling|Skipped)\b")
+# what an engine that is stopping or gone makes a docker or compose call say
+ENGINE_FAILURE_WORDS = ("Cannot connect to the Docker daemon", "error during connect",
+                        "database not open", "daemon is shutting down",
+                        "connection reset by peer")
+
+
 class ComposeError(Exception):
     """A compose command failed or ran out of time; the message carries its output."""
 
@@ -102,7 +112,8 @@ def run_compose(stack: Stack, line: list[str], *, timeout: float,
 def failure_text(output: str) -> str:
     """What a failed compose command said, without its progress lines (pure)."""
     return "\n".join(line for line in output.strip().splitlines()
-                     if line.strip() and not PROGRESS.match(line))
+                     if line.strip() and not PROGRESS.match(line)
+                     and not PULL_PROGRESS.match(line))
 
 
 def stack_containers(stack: Stack) -> list[Container]:
@@ -161,6 +172,12 @@ def engine_problem(context: str = "") -> str:
         return "docker version did not answer in 20 s"
     return "" if done.returncode == 0 and done.stdout.strip() else (
         (done.stderr or done.stdout).strip() or f"exit {done.returncode}")
+
+
+def engine_failure(text: str) -> str:
+    """The first line of `text` that says the engine stopped or is gone ('' if none; pure)."""
+    return next((line.strip() for line in text.splitlines()
+                 if any(word in line for word in ENGINE_FAILURE_WORDS)), "")
 
 
 def context_host(endpoint: str) -> str:

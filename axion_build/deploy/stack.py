@@ -18,6 +18,7 @@ from axion_build.adapters.compose import (
     context_endpoint,
     context_host,
     down_line,
+    engine_failure,
     engine_problem,
     port_taken,
     run_compose,
@@ -41,6 +42,7 @@ OVERRIDE_FILE = "compose.deploy.yaml"
 ENV_FILE = "deploy.env"
 # time for compose itself (creating containers, networks) beyond the gate's own timeout
 COMPOSE_MARGIN = 60
+ENGINE_STOP_WAIT = 30  # seconds a stopping engine gets to be gone (it stops containers first)
 PROBE_MINIMUM = 15  # seconds the checks through Caddy get, however long `up` took
 
 
@@ -84,16 +86,32 @@ def engine_where(cfg: PackageConfig) -> str:
     return "of this host"
 
 
+def engine_gone_within(context: str, seconds: float) -> str:
+    """Why the engine does not answer once it stops doing so within `seconds`, else ''."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if problem := engine_problem(context):
+            return problem
+        time.sleep(1)
+    return ""
+
+
 def engine_check(cfg: PackageConfig, result: Result) -> Result:
     """A failed gate whose engine no longer answers says so first: the cause of the rest."""
     if result.passed:
         return result
-    problem = engine_problem(cfg.deployment.context)
-    if not problem:
+    context = cfg.deployment.context
+    problem = engine_problem(context)
+    said = engine_failure("\n".join(a["detail"] for a in result.assertions))
+    if said and not problem:  # an engine that is stopping still answers for a while
+        problem = engine_gone_within(context, ENGINE_STOP_WAIT)
+    if not (problem or said):
         return result
+    what = (f"stopped answering during the deploy ({problem})" if problem else
+            f"failed during the deploy ({said})")
     gone = assertion("engine answers", False,
-                     f"the Docker engine {engine_where(cfg)} stopped answering during the "
-                     f"deploy ({problem}): start it again and run `doit deploy:{cfg.name}`; "
+                     f"the Docker engine {engine_where(cfg)} {what}: start it again and run "
+                     f"`doit deploy:{cfg.name}`; "
                      "containers it ran may start again with it: `axion status "
                      f"{cfg.name}` shows them")
     return Result(result.images, [gone, *result.assertions], result.running)

@@ -298,10 +298,26 @@ def test_compose_lines():
     ("Network x_default  Creating\nlisten tcp4 0.0.0.0:18090: bind: address already in use",
      "listen tcp4 0.0.0.0:18090: bind: address already in use", True),
     ("application not healthy after 3s\n", "application not healthy after 3s", False),
+    (" 9daf045260a9 Extracting [==>   ]  16.91MB/17.38MB\n 241402b17bb0 Pull complete \n"
+     " web Pulled \nError response from daemon: get x_local-documents: database not open\n",
+     "Error response from daemon: get x_local-documents: database not open", False),
 ])
 def test_compose_failures_keep_only_what_went_wrong(output, expected, taken):
     assert failure_text(output) == expected
     assert port_taken(failure_text(output)) is taken
+
+
+@pytest.mark.parametrize("text, said", [
+    ("Error response from daemon: get v: database not open", "Error response from daemon: "
+                                                             "get v: database not open"),
+    ("x\nCannot connect to the Docker daemon at unix:///s. Is the docker daemon running?",
+     "Cannot connect to the Docker daemon at unix:///s. Is the docker daemon running?"),
+    ("host port 8080 is taken", ""),
+])
+def test_an_engine_failure_is_found_in_what_compose_said(text, said):
+    from axion_build.adapters.compose import engine_failure
+
+    assert engine_failure(text) == said
 
 
 def test_the_deploy_own_values_win_over_the_shell():
