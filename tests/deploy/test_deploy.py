@@ -664,8 +664,9 @@ def test_the_engine_stopping_mid_deploy_is_named_and_recorded(deployed):
         stop_engine(engine)
     assert deploy.returncode != 0, out[-4000:]
     assert ("  - engine answers: the Docker engine of docker context "
-            f"'{engine.context}' ({ws.config_file}: deployment.target) stopped answering "
-            "during the deploy (") in out, out[-4000:]
+            f"'{engine.context}' (config/{PACKAGE}.yaml: deployment.target) stopped "
+            "answering during the deploy (Cannot connect to the Docker daemon at "
+            f"unix://{engine.socket}") in out, out[-4000:]
     assert f"start it again and run `doit deploy:{PACKAGE}`" in out
     assert f"no earlier deployment of {project} passed its gate, so nothing to go back to: " \
            "compose down, stack down failed too: " in out
