@@ -35,7 +35,7 @@ def not_deployed(cfg: PackageConfig) -> TaskFailed:
 
 
 def task_deploy() -> Iterator[dict]:
-    """Deploy each package's pushed images (deployment.target: local), gate, roll back."""
+    """Deploy each package (deployment.target: local or context:<name>), gate, roll back."""
     flags = current_flags()
     for cfg in PACKAGES.valid():
         meta = {"axion": {"stage": "deploy", "package": cfg.name,
