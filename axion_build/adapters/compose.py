@@ -21,6 +21,16 @@ PROGRESS = re.compile(r"^\s*(Container|Network|Volume) \S+\s+(Recreated?|Creat(e
                       r"Start(ed|ing)|Waiting|Healthy|Running|Stopp(ed|ing)|Remov(ed|ing))\s*$")
 
 
+# compose's pull progress (`9daf045260a9 Extracting [==>  ] 1MB/17MB`, `web Pulled`)
+PULL_PROGRESS = re.compile(r"^\s*\S+\s+(Pulling fs layer|Waiting|Downloading|Verifying "
+                           r"Checksum|Download complete|Extracting|Pull complete|Already "
+                           r"exists|Pulled|Pulling|Skipped)\b")
+# what an engine that is stopping or gone makes a docker or compose call say
+ENGINE_FAILURE_WORDS = ("Cannot connect to the Docker daemon", "error during connect",
+                        "database not open", "daemon is shutting down",
+                        "connection reset by peer")
+
+
 class ComposeError(Exception):
     """A compose command failed or ran out of time; the message carries its output."""
 
@@ -33,6 +43,7 @@ class Stack:
     project: str
     files: tuple[str, ...]
     env_file: str = ""
+    context: str = ""  # the docker context of a remote engine; '' for the environment's
 
 
 @dataclass(frozen=True)
@@ -51,9 +62,14 @@ class Container:
     repo_digests: tuple[str, ...] = ()
 
 
+def docker_line(context: str, *args: str) -> list[str]:
+    """`docker [--context C] <args>` (pure)."""
+    return ["docker", *(["--context", context] if context else []), *args]
+
+
 def compose_line(stack: Stack, *args: str) -> list[str]:
-    """`docker compose -p P -f … [--env-file E] <args>` (pure)."""
-    line = ["docker", "compose", "-p", stack.project]
+    """`docker [--context C] compose -p P -f … [--env-file E] <args>` (pure)."""
+    line = docker_line(stack.context, "compose", "-p", stack.project)
     for name in stack.files:
         line += ["-f", name]
     if stack.env_file:
@@ -96,29 +112,30 @@ def run_compose(stack: Stack, line: list[str], *, timeout: float,
 def failure_text(output: str) -> str:
     """What a failed compose command said, without its progress lines (pure)."""
     return "\n".join(line for line in output.strip().splitlines()
-                     if line.strip() and not PROGRESS.match(line))
+                     if line.strip() and not PROGRESS.match(line)
+                     and not PULL_PROGRESS.match(line))
 
 
 def stack_containers(stack: Stack) -> list[Container]:
     """Every container of the stack, running or not, with its image's digests."""
-    done = subprocess.run(["docker", "ps", "-aq", "--filter",
-                           f"label=com.docker.compose.project={stack.project}"],
+    done = subprocess.run(docker_line(stack.context, "ps", "-aq", "--filter",
+                                      f"label=com.docker.compose.project={stack.project}"),
                           capture_output=True, text=True, timeout=60)
     ids = done.stdout.split()
     if not ids:
         return []
-    raw = json.loads(subprocess.run(["docker", "inspect", *ids], capture_output=True,
-                                    text=True, timeout=60).stdout or "[]")
-    images = image_digests(sorted({c["Image"] for c in raw}))
+    raw = json.loads(subprocess.run(docker_line(stack.context, "inspect", *ids),
+                                    capture_output=True, text=True, timeout=60).stdout or "[]")
+    images = image_digests(sorted({c["Image"] for c in raw}), stack.context)
     return sorted((to_container(c, images) for c in raw), key=lambda c: c.service)
 
 
-def image_digests(image_ids: list[str]) -> dict[str, tuple[str, ...]]:
+def image_digests(image_ids: list[str], context: str = "") -> dict[str, tuple[str, ...]]:
     """RepoDigests of each image id (empty for an image without any)."""
     if not image_ids:
         return {}
-    done = subprocess.run(["docker", "image", "inspect", *image_ids], capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(docker_line(context, "image", "inspect", *image_ids),
+                          capture_output=True, text=True, timeout=60)
     return {i["Id"]: tuple(i.get("RepoDigests") or ()) for i in json.loads(done.stdout or "[]")}
 
 
@@ -138,11 +155,49 @@ def to_container(raw: Mapping, images: Mapping[str, tuple[str, ...]]) -> Contain
                      repo_digests=images.get(raw.get("Image", ""), ()))
 
 
-def container_logs(name: str, lines: int = 15) -> str:
+def container_logs(name: str, lines: int = 15, context: str = "") -> str:
     """The last lines a container wrote, for an error message."""
-    done = subprocess.run(["docker", "logs", "--tail", str(lines), name], capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(docker_line(context, "logs", "--tail", str(lines), name),
+                          capture_output=True, text=True, timeout=60)
     return (done.stdout + done.stderr).strip()
+
+
+def engine_problem(context: str = "") -> str:
+    """Why the engine (of `context`) does not answer `docker version`; '' when it does."""
+    try:
+        done = subprocess.run(docker_line(context, "version", "--format",
+                                          "{{.Server.Version}}"),
+                              capture_output=True, text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        return "docker version did not answer in 20 s"
+    return "" if done.returncode == 0 and done.stdout.strip() else (
+        (done.stderr or done.stdout).strip() or f"exit {done.returncode}")
+
+
+def engine_failure(text: str) -> str:
+    """The first line of `text` that says the engine stopped or is gone ('' if none; pure)."""
+    return next((line.strip() for line in text.splitlines()
+                 if any(word in line for word in ENGINE_FAILURE_WORDS)), "")
+
+
+def context_host(endpoint: str) -> str:
+    """The host a context's published ports are on: its endpoint's host, loopback for a
+    local socket (pure). `ssh://user@host:22` → host, `tcp://h:2376` → h."""
+    scheme, _, rest = endpoint.partition("://")
+    if scheme in ("", "unix", "npipe", "fd"):
+        return "127.0.0.1"
+    host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    if host.startswith("["):
+        return host[1:host.index("]")]
+    return host.rsplit(":", 1)[0] if ":" in host else host
+
+
+def context_endpoint(context: str) -> str:
+    """The engine endpoint a docker context names ('' when it names none)."""
+    done = subprocess.run(["docker", "context", "inspect", context, "--format",
+                           "{{.Endpoints.docker.Host}}"], capture_output=True, text=True,
+                          timeout=30)
+    return done.stdout.strip() if done.returncode == 0 else ""
 
 
 def port_taken(message: str) -> bool:

@@ -40,8 +40,9 @@ REQUIRED = {
 }
 SUBSTRATES = ("compose", "k3s", "supervisor")
 # where `deploy:<pkg>` runs the scaffold: nowhere, or on this machine's engine
-DEPLOY_TARGETS = ("none", "local")
-DEPLOYABLE_SUBSTRATES = ("compose",)  # substrates `deploy:<pkg>` can run so far
+DEPLOY_TARGETS = ("none", "local", "context:<name>")
+CONTEXT_TARGET = "context:"  # a remote Docker host, through the docker context named after it
+DEPLOYABLE_SUBSTRATES = ("compose", "supervisor", "k3s")  # k3s: rendered and linted only
 PLATFORMS = ("linux/amd64", "linux/arm64")
 # sections the running services read; everything else is build-only
 RUNTIME_SECTIONS = ("package", "services", "database", "smtp", "runtime")
@@ -160,6 +161,16 @@ class DeploymentSpec:
     http_port: int = 8080  # Caddy's plain HTTP on the host
     https_port: int = 8443  # Caddy's TLS on the host
     gate: GateSpec = GateSpec()
+
+    @property
+    def context(self) -> str:
+        """The docker context a `context:<name>` target deploys through ('' otherwise)."""
+        return self.target.removeprefix(CONTEXT_TARGET) if self.deploys_remote else ""
+
+    @property
+    def deploys_remote(self) -> bool:
+        """Whether the target is a remote Docker host reached through a docker context."""
+        return self.target.startswith(CONTEXT_TARGET)
 
     @property
     def platforms(self) -> tuple[str, ...]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from axion_build.build.guard import MIN_SECRET_LENGTH
 from axion_build.config.model import (
+    CONTEXT_TARGET,
     DEPLOY_TARGETS,
     DEPLOYABLE_SUBSTRATES,
     PLATFORMS,
@@ -31,6 +32,9 @@ REGISTRY = re.compile(rf"^(?:{LABEL}(?:\.{LABEL})*|\[[0-9A-Fa-f:.]+\])(?::([0-9]
 NAMESPACE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
 
 Locate = Callable[[tuple[str, ...], str, str], Problem]
+
+# a docker context name, as `docker context create` accepts it
+SAFE_CONTEXT = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.+-]*$")
 
 
 def section(merged: Mapping, name: str) -> Mapping:
@@ -103,9 +107,21 @@ def deploy_target_problems(merged: Mapping, at: Locate) -> list[Problem]:
     deployment = section(merged, "deployment")
     problems = []
     target, substrate = deployment.get("target"), deployment.get("substrate", "compose")
-    if isinstance(target, str) and target not in DEPLOY_TARGETS:
+    if isinstance(target, str) and target.startswith(CONTEXT_TARGET) and (
+            not SAFE_CONTEXT.match(target.removeprefix(CONTEXT_TARGET))):
+        problems.append(at(("deployment", "target"),
+                           f"{target!r} names no docker context",
+                           "write context:<name> with the name `docker context ls` shows"))
+    elif isinstance(target, str) and target not in DEPLOY_TARGETS and not target.startswith(
+            CONTEXT_TARGET):
         problems.append(at(("deployment", "target"), f"unknown deploy target {target!r}",
                            f"use one of: {', '.join(DEPLOY_TARGETS)}"))
+    elif (isinstance(target, str) and target.startswith(CONTEXT_TARGET)
+          and substrate != "compose"):
+        problems.append(at(("deployment", "target"),
+                           f"a docker context target deploys the compose substrate only, "
+                           f"not {substrate!r}",
+                           "set deployment.substrate: compose, or deployment.target: local"))
     elif target == "local" and substrate not in DEPLOYABLE_SUBSTRATES:
         problems.append(at(("deployment", "target"),
                            f"deploy runs the {' or '.join(DEPLOYABLE_SUBSTRATES)} substrate "

@@ -64,7 +64,17 @@ def stack_problem(cfg: PackageConfig, service: str) -> str:
 
 
 def stack_command(verb: str, cfg: PackageConfig, service: str = "") -> int:
-    """Run one verb on the package's deployed stack; the exit status."""
+    """Run one verb on the package's deployed stack (compose or supervisor); the exit
+    status."""
+    substrate = cfg.deployment.substrate
+    if substrate == "k3s":
+        print(f"axion {verb}: {cfg.name} deploys to k3s, whose chart is only rendered and "
+              f"linted here (no cluster): use kubectl or helm on the cluster", file=sys.stderr)
+        return 2
+    if substrate == "supervisor":
+        from axion_build.deploy.programs import program_command
+
+        return program_command(verb, cfg, service)
     if problem := stack_problem(cfg, service):
         print(f"axion {verb}: {problem}", file=sys.stderr)
         return 2

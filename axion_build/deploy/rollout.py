@@ -9,22 +9,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from doit.exceptions import TaskFailed
 
 from axion_build.config.model import PackageConfig, native_platform
 from axion_build.config.runtime import runtime_config_path
+from axion_build.deploy import chart, native, stack
+from axion_build.deploy.errors import DeployError
 from axion_build.deploy.gate import failed
-from axion_build.deploy.stack import Result, bring_down, bring_up, project_name
+from axion_build.deploy.stack import Result, project_name
 from axion_build.names import CADDY_TARGET, immutable_tag
 
 if TYPE_CHECKING:
     from axion_build.records.deployments import Deployment
-
-
-class DeployError(Exception):
-    """Nothing to deploy yet (an image not pushed, the registry unreachable)."""
 
 
 def deployed_targets(cfg: PackageConfig) -> list[str]:
@@ -65,6 +65,36 @@ def built_images(cfg: PackageConfig, platform: str | None = None) -> dict[str, s
     return images
 
 
+@dataclass(frozen=True)
+class Runner:
+    """How one substrate deploys: what it runs of this build, bringing it up (with the
+    gate) and down, and what taking it down is called in messages."""
+
+    substrate: str
+    prepare: Callable[[PackageConfig, str], dict[str, str]]
+    up: Callable[[PackageConfig, dict[str, str], str], Result]
+    down: Callable[[PackageConfig], str]
+    down_name: str
+
+
+RUNNERS = {
+    "compose": Runner("compose", lambda cfg, build: built_images(cfg), stack.bring_up,
+                      stack.bring_down, "compose down"),
+    "supervisor": Runner("supervisor", native.release_tree, native.bring_up,
+                         native.bring_down, "supervisord stopped"),
+    "k3s": Runner("k3s", chart.chart_folder, chart.bring_up, chart.bring_down,
+                  "nothing to take down (no cluster)"),
+}
+
+
+def deployment_key(cfg: PackageConfig) -> str:
+    """The records' Project of the package's deployments: the compose project, and
+    `<project>:supervisor` for the native ones, so a rollback never crosses substrates."""
+    project = project_name(cfg)
+    return project if cfg.deployment.substrate == "compose" else (
+        f"{project}:{cfg.deployment.substrate}")
+
+
 def config_hash(cfg: PackageConfig) -> str:
     """sha256 of the runtime config.yaml the deployment mounts ('' before `config:`)."""
     path = runtime_config_path(cfg.build_dir)
@@ -78,7 +108,7 @@ def record(cfg: PackageConfig, build: str, result: Result, status: str) -> str:
 
     try:
         save_deployment(cfg, Deployment(
-            Package=cfg.name, BuildGuid=build, Project=project_name(cfg),
+            Package=cfg.name, BuildGuid=build, Project=deployment_key(cfg),
             Digests=json.dumps(result.images, sort_keys=True), ConfigHash=config_hash(cfg),
             Status=status, Detail=json.dumps(result.assertions), DeployTime=utc_now()))
     except Exception as exc:  # the deployment stands whether or not its row is written
@@ -102,26 +132,30 @@ def deploy_action(cfg: PackageConfig, task: Any) -> dict | TaskFailed:
     from axion_build.records.runstate import run_guid
 
     build = run_guid(cfg.name)
+    runner = RUNNERS[cfg.deployment.substrate]
     try:
-        images = built_images(cfg)
+        images = runner.prepare(cfg, build)
     except DeployError as exc:
         return TaskFailed(f"deploy:{cfg.name}: {exc}")
     project = project_name(cfg)
-    try:
-        good, unknown = last_good(cfg, project), ""  # before this deployment is recorded
+    try:  # before this deployment is recorded
+        good, unknown = last_good(cfg, deployment_key(cfg)), ""
     except Exception as exc:  # the deploy goes on; only a rollback needs the records
         good, unknown = None, f"the records cannot be read ({type(exc).__name__}: {exc})"
-    result = bring_up(cfg, images, build)
+    result = runner.up(cfg, images, build)
     values = {"project": project, "images": images, "gate": result.assertions,
-              "passed": result.passed}
+              "passed": result.passed, "substrate": runner.substrate,
+              "target": cfg.deployment.target}
     warning = record(cfg, build, result, PASSED if result.passed else FAILED)
     if warning:
         print(warning)
     if result.passed:
-        print(f"deployed {project}: the gate passed ({len(result.assertions)} assertions); "
-              f"running {running_text(result.running)}")
+        keep_releases(cfg, images, None)
+        print(f"deployed {project} ({runner.substrate}): the gate passed "
+              f"({len(result.assertions)} assertions); running {running_text(result.running)}")
         return values
     message, values["rollback"] = recover(cfg, good, result, unknown)
+    keep_releases(cfg, {}, good)  # the failed copy is never gone back to
     if task is not None:
         task.values.update(values)  # a failed task keeps no returned values
     return TaskFailed(message)
@@ -133,15 +167,16 @@ def recover(cfg: PackageConfig, good: Deployment | None, result: Result,
     task's message and what was done (`unknown`: why no good deployment is known)."""
     from axion_build.records.deployments import FAILED, ROLLED_BACK
 
+    runner = RUNNERS[cfg.deployment.substrate]
     project = project_name(cfg)
     head = (f"deploy:{cfg.name}: the gate of {project} failed:\n{listing(result.assertions)}\n")
     if good is None:
-        problem = bring_down(cfg)
+        problem = runner.down(cfg)
         done = f"stack down failed too: {problem}" if problem else "the stack is down"
         reason = unknown or f"no earlier deployment of {project} passed its gate"
-        return (head + f"{reason}, so nothing to go back to: compose down, {done}; nothing "
-                "runs now"), {"down": not problem}
-    back = bring_up(cfg, good.digests, good.BuildGuid)
+        return (head + f"{reason}, so nothing to go back to: {runner.down_name}, {done}; "
+                "nothing runs now"), {"down": not problem}
+    back = runner.up(cfg, good.digests, good.BuildGuid)
     if warning := record(cfg, good.BuildGuid, back, ROLLED_BACK if back.passed else FAILED):
         print(warning)
     what = {"to_build": good.BuildGuid, "images": good.digests, "gate": back.assertions,
@@ -149,8 +184,19 @@ def recover(cfg: PackageConfig, good: Deployment | None, result: Result,
     if back.passed:
         return (head + f"rolled back to the last good deployment (build {good.BuildGuid}), "
                 f"whose gate passed again; running now: {running_text(back.running)}"), what
-    problem = bring_down(cfg)
+    problem = runner.down(cfg)
     what["down"] = not problem
     return (head + f"the rollback to build {good.BuildGuid} failed its gate too:\n"
-            f"{listing(back.assertions)}\ncompose down: "
+            f"{listing(back.assertions)}\n{runner.down_name}: "
             f"{problem or 'the stack is down'}; nothing runs now"), what
+
+
+def keep_releases(cfg: PackageConfig, current: dict[str, str],
+                  good: Deployment | None) -> None:
+    """On the supervisor substrate, keep only the app tree copies of what runs now and of
+    the last good deployment; every older copy goes."""
+    if cfg.deployment.substrate != "supervisor":
+        return
+    keep = {current.get(native.APP_TREE, ""), good.digests.get(native.APP_TREE, "") if good
+            else ""}
+    native.prune_releases(cfg, keep - {""})

@@ -15,7 +15,11 @@ from axion_build.adapters.compose import (
     Container,
     Stack,
     container_logs,
+    context_endpoint,
+    context_host,
     down_line,
+    engine_failure,
+    engine_problem,
     port_taken,
     run_compose,
     stack_containers,
@@ -38,6 +42,7 @@ OVERRIDE_FILE = "compose.deploy.yaml"
 ENV_FILE = "deploy.env"
 # time for compose itself (creating containers, networks) beyond the gate's own timeout
 COMPOSE_MARGIN = 60
+ENGINE_STOP_WAIT = 30  # seconds a stopping engine gets to be gone (it stops containers first)
 PROBE_MINIMUM = 15  # seconds the checks through Caddy get, however long `up` took
 
 
@@ -63,7 +68,53 @@ def project_name(cfg: PackageConfig) -> str:
 def package_stack(cfg: PackageConfig) -> Stack:
     """The package's deployed compose stack: scaffold, pinned images, host ports."""
     return Stack(folder=deploy_dir(cfg, "compose"), project=project_name(cfg),
-                 files=("compose.yaml", OVERRIDE_FILE), env_file=ENV_FILE)
+                 files=("compose.yaml", OVERRIDE_FILE), env_file=ENV_FILE,
+                 context=cfg.deployment.context)
+
+
+def gate_base(cfg: PackageConfig) -> str:
+    """Where the gate reaches Caddy: this host, or the host of the target's docker context."""
+    context = cfg.deployment.context
+    host = context_host(context_endpoint(context)) if context else "127.0.0.1"
+    return f"http://{host}:{cfg.deployment.http_port}"
+
+
+def engine_where(cfg: PackageConfig) -> str:
+    """The engine a deployment runs on, for messages."""
+    if context := cfg.deployment.context:
+        return f"of docker context {context!r} ({cfg.path}: deployment.target)"
+    return "of this host"
+
+
+def engine_gone_within(context: str, seconds: float) -> str:
+    """Why the engine does not answer once it stops doing so within `seconds`, else ''."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if problem := engine_problem(context):
+            return problem
+        time.sleep(1)
+    return ""
+
+
+def engine_check(cfg: PackageConfig, result: Result) -> Result:
+    """A failed gate whose engine no longer answers says so first: the cause of the rest."""
+    if result.passed:
+        return result
+    context = cfg.deployment.context
+    problem = engine_problem(context)
+    said = engine_failure("\n".join(a["detail"] for a in result.assertions))
+    if said and not problem:  # an engine that is stopping still answers for a while
+        problem = engine_gone_within(context, ENGINE_STOP_WAIT)
+    if not (problem or said):
+        return result
+    what = (f"stopped answering during the deploy ({problem})" if problem else
+            f"failed during the deploy ({said})")
+    gone = assertion("engine answers", False,
+                     f"the Docker engine {engine_where(cfg)} {what}: start it again and run "
+                     f"`doit deploy:{cfg.name}`; "
+                     "containers it ran may start again with it: `axion status "
+                     f"{cfg.name}` shows them")
+    return Result(result.images, [gone, *result.assertions], result.running)
 
 
 def host_ports(cfg: PackageConfig) -> dict[str, str]:
@@ -95,30 +146,33 @@ def bring_up(cfg: PackageConfig, images: dict[str, str], build: str) -> Result:
                     own=host_ports(cfg))
     except ComposeError as exc:
         boxes = stack_containers(stack)
-        return Result(images, [up_failure(cfg, str(exc)), *stuck(boxes, timed_out(str(exc)))],
-                      running_now(boxes))
+        return engine_check(cfg, Result(
+            images, [up_failure(cfg, str(exc)), *stuck(boxes, timed_out(str(exc)), stack)],
+            running_now(boxes)))
     deadline = max(started + timeout, time.monotonic() + PROBE_MINIMUM)
     checks = gate_checks(cfg, images, deadline)
-    return Result(images, checks, running_now(stack_containers(stack)))
+    return engine_check(cfg, Result(images, checks, running_now(stack_containers(stack))))
 
 
 def gate_checks(cfg: PackageConfig, images: dict[str, str], deadline: float) -> list[dict]:
     """The gate of a stack that is up: routes through Caddy, the self-test, the digests."""
-    base = f"http://127.0.0.1:{cfg.deployment.http_port}"
+    base = gate_base(cfg)
     answers = probe_routes(cfg, base, deadline)
     status = read_status(cfg, base, deadline)
     # looked at last: a service that exits at once has had time to show it
-    boxes = stack_containers(package_stack(cfg))
+    stack = package_stack(cfg)
+    boxes = stack_containers(stack)
     return [*route_assertions(cfg, answers), *status_assertion(cfg, status),
-            *with_output(container_assertions(images, boxes), boxes)]
+            *with_output(container_assertions(images, boxes), boxes, stack.context)]
 
 
-def with_output(assertions: list[dict], boxes: list[Container]) -> list[dict]:
+def with_output(assertions: list[dict], boxes: list[Container],
+                context: str = "") -> list[dict]:
     """A failed `<service>: running` assertion with what its container wrote last."""
     names = {f"{b.service}: running": b.name for b in boxes}
     for item in assertions:
         if not item["pass"] and item["name"] in names:
-            output = container_logs(names[item["name"]]) or "(none)"
+            output = container_logs(names[item["name"]], context=context) or "(none)"
             item["detail"] += f"; last output: {output}"
     return assertions
 
@@ -144,7 +198,8 @@ def timed_out(message: str) -> bool:
     return any(w in message.lower() for w in ("not healthy after", "timeout", "did not finish"))
 
 
-def stuck(boxes: list[Container], waited_out: bool = False) -> list[dict]:
+def stuck(boxes: list[Container], waited_out: bool = False,
+          stack: Stack | None = None) -> list[dict]:
     """The containers of a failed `up` that stopped, restart or are unhealthy, with their
     last output; one still starting only when the wait ran out."""
     found = []
@@ -156,8 +211,13 @@ def stuck(boxes: list[Container], waited_out: bool = False) -> list[dict]:
         found.append(assertion(
             f"{box.service}: running", False,
             f"{box.name}: {box.state}{health}, exit code {box.exit_code}, restarted "
-            f"{box.restarts} time(s); last output: {container_logs(box.name) or '(none)'}"))
+            f"{box.restarts} time(s); last output: {logs_of(box.name, stack) or '(none)'}"))
     return found
+
+
+def logs_of(name: str, stack: Stack | None) -> str:
+    """A container's last output, on the stack's engine."""
+    return container_logs(name, context=stack.context if stack else "")
 
 
 def running_now(boxes: list[Container]) -> dict[str, str]:

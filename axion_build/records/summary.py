@@ -37,7 +37,35 @@ def summarize(record: BuildRecord, source: BuildRecord | None = None) -> dict[st
         "pushes": {"pushed": sum(p["status"] == "run" and not p["skipped"] for p in pushes),
                    "skipped": sum(p["status"] == "up-to-date" or p["skipped"] for p in pushes),
                    "failed": count(pushes, "failed"), "list": pushes},
+        "deployment": deployment_summary(steps),
     }
+
+
+def deployment_summary(steps: list[BuildStep]) -> dict[str, Any] | None:
+    """The run's deploy (None when it had none): where to, its gate's assertions (each
+    passed, failed or skipped), and whether it went back to an earlier deployment."""
+    step = next((s for s in steps if s.Stage == "deploy"), None)
+    if step is None:
+        return None
+    detail = step.detail
+    meta, values = detail.get("meta", {}), detail.get("values", {})
+    rollback = values.get("rollback") or None
+    assertions = [{"name": a.get("name", ""), "detail": a.get("detail", ""),
+                   "result": "skipped" if a.get("skipped") else
+                   ("passed" if a.get("pass") else "failed")}
+                  for a in values.get("gate", [])]
+    gate = ("not run" if not assertions else
+            "passed" if all(a["result"] != "failed" for a in assertions) else "failed")
+    return {"task": step.Task, "status": step.Status,
+            "target": values.get("target") or meta.get("target", ""),
+            "substrate": values.get("substrate") or meta.get("substrate", ""),
+            "project": values.get("project", ""), "skipped": meta.get("skipped", ""),
+            "gate": gate, "assertions": assertions,
+            "rolled_back": bool(rollback and rollback.get("to_build")),
+            "rollback": rollback and {"to_build": rollback.get("to_build", ""),
+                                      "passed": rollback.get("passed"),
+                                      "down": rollback.get("down")},
+            "error": step.Error}
 
 
 def count(items: list[dict], status: str) -> int:

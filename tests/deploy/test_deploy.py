@@ -73,9 +73,12 @@ def config_with(tmp_path: Path, **deployment) -> Path:
 
 @pytest.mark.parametrize("deployment, environ, expected", [
     ({"target": "cloud"}, {}, r"deployment\.target: unknown deploy target 'cloud' "
-                              r"\(fix: use one of: none, local\)"),
-    ({"target": "local", "substrate": "supervisor"}, {},
-     r"deployment\.target: deploy runs the compose substrate only, not 'supervisor'"),
+                              r"\(fix: use one of: none, local, context:<name>\)"),
+    ({"target": "context:"}, {}, r"deployment\.target: 'context:' names no docker context"),
+    ({"target": "context:b", "substrate": "supervisor"}, {},
+     r"deployment\.target: a docker context target deploys the compose substrate only"),
+    ({"target": "local", "substrate": "swarm"}, {},
+     r"deployment\.substrate: unknown substrate 'swarm'"),
     ({}, {"AXION_DEPLOYMENT_TARGET": "k8s"},
      r"^environment variable AXION_DEPLOYMENT_TARGET: deployment\.target: unknown"),
     ({"gate": {"min_pass_rate": 150}}, {},
@@ -257,6 +260,34 @@ STACK = Stack(folder=Path("/d"), project="axion-x", files=("compose.yaml", "comp
               env_file="deploy.env")
 
 
+@pytest.mark.parametrize("endpoint, host", [
+    ("unix:///tmp/axe-1/sock", "127.0.0.1"),
+    ("ssh://deploy@box.example:2222", "box.example"),
+    ("tcp://10.0.0.5:2376", "10.0.0.5"),
+    ("tcp://[fd00::5]:2376", "fd00::5"),
+    ("", "127.0.0.1"),
+])
+def test_the_gate_asks_the_host_of_the_docker_context(endpoint, host):
+    from axion_build.adapters.compose import context_host
+
+    assert context_host(endpoint) == host
+
+
+def test_a_context_target_sends_every_engine_call_there(tmp_path):
+    from dataclasses import replace
+
+    from axion_build.adapters.compose import docker_line
+    from axion_build.deploy.stack import package_stack
+
+    cfg = gate_config(tmp_path)
+    cfg = replace(cfg, deployment=replace(cfg.deployment, target="context:engine-b"))
+    assert (cfg.deployment.context, cfg.deployment.deploys_remote) == ("engine-b", True)
+    stack = package_stack(cfg)
+    assert control_line(stack, "stop")[:4] == ["docker", "--context", "engine-b", "compose"]
+    assert docker_line("", "ps") == ["docker", "ps"]
+    assert gate_config(tmp_path).deployment.context == ""
+
+
 def test_compose_lines():
     head = ["docker", "compose", "-p", "axion-x", "-f", "compose.yaml", "-f",
             "compose.deploy.yaml", "--env-file", "deploy.env"]
@@ -276,10 +307,26 @@ def test_compose_lines():
     ("Network x_default  Creating\nlisten tcp4 0.0.0.0:18090: bind: address already in use",
      "listen tcp4 0.0.0.0:18090: bind: address already in use", True),
     ("application not healthy after 3s\n", "application not healthy after 3s", False),
+    (" 9daf045260a9 Extracting [==>   ]  16.91MB/17.38MB\n 241402b17bb0 Pull complete \n"
+     " web Pulled \nError response from daemon: get x_local-documents: database not open\n",
+     "Error response from daemon: get x_local-documents: database not open", False),
 ])
 def test_compose_failures_keep_only_what_went_wrong(output, expected, taken):
     assert failure_text(output) == expected
     assert port_taken(failure_text(output)) is taken
+
+
+@pytest.mark.parametrize("text, said", [
+    ("Error response from daemon: get v: database not open", "Error response from daemon: "
+                                                             "get v: database not open"),
+    ("x\nCannot connect to the Docker daemon at unix:///s. Is the docker daemon running?",
+     "Cannot connect to the Docker daemon at unix:///s. Is the docker daemon running?"),
+    ("host port 8080 is taken", ""),
+])
+def test_an_engine_failure_is_found_in_what_compose_said(text, said):
+    from axion_build.adapters.compose import engine_failure
+
+    assert engine_failure(text) == said
 
 
 def test_the_deploy_own_values_win_over_the_shell():
@@ -441,14 +488,19 @@ def deployed(tmp_path_factory, base_images):
         del doc["services"][name]
     doc["registry"]["namespace"] = project
     # deployed, the example passes every self-test: one failing check fails the gate
-    doc["deployment"].update(target="local", project=project, http_port=http_port,
-                             https_port=https_port, gate={"timeout": 120, "min_pass_rate": 100})
+    doc["deployment"].update(project=project, http_port=http_port, https_port=https_port,
+                             gate={"timeout": 120, "min_pass_rate": 100})
     with ws.config_file.open("w") as handle:
         yaml_rt().dump(doc, handle)
     (ws.root / "pyproject.toml").write_text("[tool.axion]\n")  # the CLI's project root
     state = Deployed(ws, project, http_port)
     try:
-        state.first = ws.doit(f"pipeline:{PACKAGE}")
+        # the done criterion: `./run pipeline` with the target from the environment
+        state.first = ws.doit(f"keys:{PACKAGE}", f"pipeline:{PACKAGE}",
+                              AXION_DEPLOYMENT_TARGET="local")
+        doc["deployment"]["target"] = "local"  # the later deploys: from the file
+        with ws.config_file.open("w") as handle:
+            yaml_rt().dump(doc, handle)
         yield state
     finally:
         subprocess.run(["docker", "compose", "-p", project, "down", "-v", "--timeout", "5"],
@@ -488,6 +540,15 @@ def test_the_pipeline_deploys_the_pushed_digests_and_passes_the_gate(deployed):
     assert all(names.values()), gate
     status, body = get(f"http://127.0.0.1:{deployed.http_port}/report/status?format=json")
     assert status == 200 and json.loads(body)["tests"]["summary"]["pass_rate"] == 100
+    # the pipeline's report shows the deployment and its gate, assertion by assertion
+    text = (deployed.ws.build / "report" / "latest.txt").read_text()
+    assert f"deploy: local on compose ({deployed.project}): gate PASSED" in text
+    assert "[passed] report: status pass_rate >= 100: pass_rate 100" in text
+    assert "[passed] caddy: runs the built digest: " in text
+    summary = json.loads((deployed.ws.build / "report" / "summary.json").read_text())
+    assert summary["status"] == "success" and summary["deployment"]["gate"] == "passed"
+    assert summary["deployment"]["rolled_back"] is False
+    assert 'class="gate-passed' in (deployed.ws.build / "report" / "latest.html").read_text()
 
 
 @pytest.mark.e2e
@@ -577,6 +638,59 @@ def test_never_healthy_in_time_with_no_earlier_good_deployment_leaves_no_stack(d
 
 
 @pytest.mark.e2e
+def test_the_engine_stopping_mid_deploy_is_named_and_recorded(deployed):
+    """A deploy to a second engine through a docker context; the engine stops while compose
+    pulls and starts the stack there (the system engine is never touched)."""
+    import time
+
+    from engine2 import start_engine, stop_engine
+
+    from workspace import db_options
+
+    running = deployed.running_images()
+    project = f"{deployed.project}-b"
+    http_port, https_port = free_ports(2)
+    engine = start_engine()
+    ws = deployed.ws
+    try:
+        env = ws.env(AXION_DEPLOYMENT_TARGET=f"context:{engine.context}",
+                     AXION_DEPLOYMENT_PROJECT=project, AXION_DEPLOYMENT_HTTP_PORT=str(http_port),
+                     AXION_DEPLOYMENT_HTTPS_PORT=str(https_port))
+        line = [sys.executable, "-m", "doit", "run", "-f", str(ws.tool / "dodo.py"), "-d",
+                str(ws.root), *db_options(ws.root, "run"), f"deploy:{PACKAGE}"]
+        deploy = subprocess.Popen(line, env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 300
+        # mid-deploy: the engine holds a first pulled image of the stack, not yet all of it
+        while not engine.docker("images", "-q", check=False).stdout.strip():
+            assert deploy.poll() is None, deploy.stdout.read()
+            assert time.monotonic() < deadline, "engine B pulled nothing in 300 s"
+            time.sleep(0.2)
+        engine.process.terminate()
+        engine.process.wait(90)
+        out, _ = deploy.communicate(timeout=900)
+    finally:
+        stop_engine(engine)
+    assert deploy.returncode != 0, out[-4000:]
+    assert ("  - engine answers: the Docker engine of docker context "
+            f"'{engine.context}' (config/{PACKAGE}.yaml: deployment.target) stopped "
+            "answering during the deploy (Cannot connect to the Docker daemon at "
+            f"unix://{engine.socket}") in out, out[-4000:]
+    assert f"start it again and run `doit deploy:{PACKAGE}`" in out
+    assert f"no earlier deployment of {project} passed its gate, so nothing to go back to: " \
+           "compose down, stack down failed too: " in out
+    (state, detail), = deployed.query(
+        "SELECT Status, Detail FROM log_deployment WHERE Project = ?", project)
+    assert state == "failed"
+    assert json.loads(detail)[0]["name"] == "engine answers"
+    guid = deployed.last_guid()
+    assert deployed.query("SELECT Status FROM log_build_step WHERE BuildGuid = ? AND Task = ?",
+                          guid, f"deploy:{PACKAGE}") == [("failed",)]
+    # the system engine's deployment of the package was not touched
+    assert deployed.running_images() == running
+
+
+@pytest.mark.e2e
 def test_a_taken_port_is_named_and_leaves_no_stack(deployed):
     holder = socket.socket()
     holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -601,3 +715,4 @@ def test_a_taken_port_is_named_and_leaves_no_stack(deployed):
     first_guid = deployed.deployments()[0][0]
     assert [row[:2] for row in deployed.deployments()[-2:]] == [(guid, "failed"),
                                                                 (first_guid, "failed")]
+

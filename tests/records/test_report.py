@@ -281,3 +281,39 @@ def test_the_registry_overview_taken_during_the_run_is_shown_only_if_nothing_pus
     html, _ = report_of(demo)
     assert "axion/demo-taken-early" not in html and "could not be read" in html  # asked again
     PACKAGES.clear()
+
+
+def deploy_step(status: str, values: dict, **meta) -> BuildStep:
+    detail = json.dumps({"values": values, "meta": {"substrate": "supervisor",
+                                                    "target": "local", **meta}})
+    return BuildStep(9, "deploy", "deploy:demo", status, "", None, 1.0, "", detail,
+                     "the gate failed" if status == "failed" else "")
+
+
+GATE = [{"name": "web: running", "pass": True, "detail": "RUNNING pid 1"},
+        {"name": "web: runs the built digest", "pass": True, "detail": "skipped: no image",
+         "skipped": True},
+        {"name": "report: status pass_rate >= 90", "pass": False, "detail": "pass_rate 80"}]
+
+
+@pytest.mark.parametrize("step, gate, results, rolled_back", [
+    (None, None, None, None),
+    (deploy_step("run", {"gate": GATE[:2], "passed": True, "project": "axion-demo"}),
+     "passed", ["passed", "skipped"], False),
+    (deploy_step("failed", {"gate": GATE, "rollback": {"to_build": "b1", "passed": True}}),
+     "failed", ["passed", "skipped", "failed"], True),
+    (deploy_step("failed", {"gate": GATE, "rollback": {"down": True}}),
+     "failed", ["passed", "skipped", "failed"], False),
+    (deploy_step("up-to-date", {}, skipped="skip_deploy"), "not run", [], False),
+])
+def test_the_summary_shows_the_deployment(step, gate, results, rolled_back):
+    from axion_build.records.summary import deployment_summary
+
+    found = deployment_summary([step] if step else [])
+    if step is None:
+        assert found is None
+        return
+    assert (found["target"], found["substrate"], found["gate"]) == ("local", "supervisor",
+                                                                    gate)
+    assert [a["result"] for a in found["assertions"]] == results
+    assert found["rolled_back"] is rolled_back
