@@ -163,9 +163,10 @@ def test_doit_deploy_says_what_it_needs(tmp_path, environ, expected):
     config.write_text(config.read_text().replace(str(ROOT / "examples" / PACKAGE), str(app)))
     (tmp_path / "dodo.py").write_text(DODO)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AXION_")}
+    # the loopback registry, in a namespace nothing was pushed to
     env.update(AXION_CONFIG_DIR=str(tmp_path / "config"), PYTHONPATH=str(ROOT),
-               AXION_REGISTRY_URL="127.0.0.1:9", AXION_REGISTRY_NAMESPACE="nothing-here",
-               **environ)
+               AXION_REGISTRY_URL="127.0.0.1:5000",
+               AXION_REGISTRY_NAMESPACE=f"nothing-here-{uuid.uuid4().hex[:8]}", **environ)
     done = subprocess.run([sys.executable, "-m", "doit", f"deploy:{PACKAGE}", "skip_push=1"],
                           cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=300)
