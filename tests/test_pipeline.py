@@ -122,10 +122,13 @@ def test_a_failed_module_stops_the_pipeline_before_any_push(shop):
 
 @pytest.mark.e2e
 def test_kill_9_mid_compile_then_the_next_run_finishes(shop):
+    # content no cache holds (ccache, the registry's modules): a warm machine compiled the
+    # same 30 modules in the time the kill below waits for 3 of them
+    run_key = uuid.uuid4().hex
     for i in range(30):
         (shop.app / "factory.util" / f"ObjMany{i}.py").write_text(
-            f"def f{i}(x):\n    return [x * {i} for _ in range(3)]\n")
-    env = shop.env()
+            f"RUN = {run_key!r}\n\n\ndef f{i}(x):\n    return [x * {i} for _ in range(3)]\n")
+    env = shop.env(CCACHE_DISABLE="1")
     command = [sys.executable, "-m", "doit", "run", "-f", str(ROOT / "dodo.py"),
                "-d", str(shop.root), "--backend", "sqlite3",
                "--db-file", str(shop.root / "build" / ".doit.sqlite3"), "compile:shop"]
