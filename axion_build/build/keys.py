@@ -18,17 +18,24 @@ def key_paths(folder: Path, package: str) -> tuple[Path, Path]:
     return folder / f"{package}_private.pem", folder / f"{package}_public.pem"
 
 
-def provision_keys(folder: Path, package: str) -> list[Path]:
-    """Create a matching key pair; keep an existing pair; refuse to complete half a pair."""
-    private, public = key_paths(folder, package)
+def pair_present(private: Path, public: Path, package: str) -> bool:
+    """Whether both halves of a key pair exist; half a pair is refused, never completed."""
     if private.exists() and public.exists():
-        return []
+        return True
     if private.exists() or public.exists():
         present = private if private.exists() else public
         raise FileExistsError(
             f"{present} exists without its other half; refusing to overwrite it. "
             f"Restore the missing key or move {present.name} away, then run "
             f"'axion keys {package}' again")
+    return False
+
+
+def provision_keys(folder: Path, package: str) -> list[Path]:
+    """Create a matching key pair; keep an existing pair; refuse to complete half a pair."""
+    private, public = key_paths(folder, package)
+    if pair_present(private, public, package):
+        return []
     folder.mkdir(parents=True, exist_ok=True)
     key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
     private_pem = key.private_bytes(serialization.Encoding.PEM,

@@ -14,6 +14,7 @@ from pathlib import Path
 from doit.exceptions import TaskFailed
 
 from axion_build.adapters.cosign import CosignError, generate_command, run_cosign
+from axion_build.build.keys import pair_present
 from axion_build.config.model import PackageConfig
 
 
@@ -36,14 +37,8 @@ def signing_password(cfg: PackageConfig) -> str:
 def provision_cosign_keys(folder: Path, package: str, password: str) -> list[Path]:
     """Create the cosign pair; keep an existing pair; refuse to complete half a pair."""
     private, public = cosign_key_paths(folder, package)
-    if private.exists() and public.exists():
+    if pair_present(private, public, package):
         return []
-    if private.exists() or public.exists():
-        present = private if private.exists() else public
-        raise FileExistsError(
-            f"{present} exists without its other half; refusing to overwrite it. "
-            f"Restore the missing key or move {present.name} away, then run "
-            f"'axion keys {package}' again")
     folder.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".cosign-", dir=folder))
     try:
