@@ -9,6 +9,7 @@ from doit.tools import config_changed
 from axion_build.config.flags import current_flags
 from axion_build.config.model import PackageConfig
 from axion_build.config.packages import PACKAGES, config_file
+from axion_build.deploy.pins import PinsCurrent
 from axion_build.deploy.scaffold import (
     deploy_dir,
     output_paths,
@@ -23,7 +24,8 @@ def writer_task(cfg: PackageConfig, substrate: str) -> dict:
     return {
         "actions": [(scaffold_action, [cfg, substrate])],
         "file_dep": [str(config_file(cfg.name)), *template_inputs(substrate)],
-        "uptodate": [config_changed(scaffold_fingerprint(cfg, substrate))],
+        "uptodate": [config_changed(scaffold_fingerprint(cfg, substrate)),
+                     PinsCurrent(cfg, substrate)],
         "meta": {"axion": {"stage": "scaffold", "package": cfg.name, "substrate": substrate}},
         "doc": f"deployment files of {cfg.name} for {substrate}",
         "verbosity": 2,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 
 
@@ -39,3 +40,30 @@ def write_if_changed(path: Path, text: str) -> bool:
         return False
     write_atomic(path, text)
     return True
+
+
+def write_files(folder: Path, files: Mapping[str, str], prune: str = "") -> list[Path]:
+    """Write the changed files; remove files under `prune` that are no longer produced.
+
+    Every new text is written in full to a temporary file before any file is replaced.
+    """
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for relative, text in files.items():
+            path = folder / relative
+            if path.is_file() and path.read_text(encoding="utf-8") == text:
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            staged.append((partial_path(path), path))
+            staged[-1][0].write_text(text, encoding="utf-8")
+    except BaseException:
+        for partial, _ in staged:
+            partial.unlink(missing_ok=True)
+        raise
+    for partial, path in staged:
+        partial.replace(path)
+    keep = {folder / relative for relative in files}
+    for stale in (folder / prune).rglob("*") if prune else ():
+        if stale.is_file() and stale not in keep:
+            stale.unlink()
+    return [path for _, path in staged]

@@ -74,8 +74,11 @@ def chart_config_text(source: Path) -> str:
     return out.getvalue()
 
 
-def render_k3s(cfg: PackageConfig, tag: str) -> dict[str, str]:
-    """The Caddyfile and every file of the chart under helm/<pkg>/ (nothing written)."""
+def render_k3s(cfg: PackageConfig, tag: str, digests: dict[str, str] | None = None
+               ) -> dict[str, str]:
+    """The Caddyfile and every file of the chart under helm/<pkg>/ (nothing written);
+    `digests` (target → `sha256:…`) pins each image to the build that pushed it."""
+    digests = digests or {}
     caddyfile = render_caddyfile(cfg, "k3s")
     routed = routed_services(cfg)
     registry = "/".join(p.strip("/") for p in (cfg.registry.url, cfg.registry.namespace) if p)
@@ -83,8 +86,10 @@ def render_k3s(cfg: PackageConfig, tag: str) -> dict[str, str]:
         "package": cfg.name, "config_name": cfg.path.name, "chart_version": CHART_VERSION,
         "tag": tag, "registry": registry, "document_folders": document_folders(),
         "services": [{"name": s.name, "image": f"{cfg.name}-{s.name}", "port": s.port,
-                      "route": s.route} for s in cfg.services],
-        "caddy_image": f"{cfg.name}-caddy", "keys_dir": str(cfg.app_root / "data.config"),
+                      "route": s.route, "digest": digests.get(s.name, "")}
+                     for s in cfg.services],
+        "caddy_image": f"{cfg.name}-caddy", "caddy_digest": digests.get("caddy", ""),
+        "keys_dir": str(cfg.app_root / "data.config"),
         "service_names": ", ".join(s.name for s in cfg.services),
         "probe_path": (routed[0].route.rstrip("/") + "/health") if routed else "/",
     }

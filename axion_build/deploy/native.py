@@ -16,6 +16,7 @@ import socket
 import time
 from pathlib import Path
 
+from axion_build.adapters.fs import write_files
 from axion_build.adapters.supervisor import (
     Program,
     SupervisorError,
@@ -40,7 +41,6 @@ from axion_build.deploy.scaffold import (
     prepare_home,
     render_supervisor,
     resolve_options,
-    write_files,
 )
 from axion_build.deploy.stack import PROBE_MINIMUM, Result
 

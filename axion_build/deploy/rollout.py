@@ -21,47 +21,39 @@ from axion_build.deploy import chart, native, stack
 from axion_build.deploy.errors import DeployError
 from axion_build.deploy.gate import failed
 from axion_build.deploy.stack import Result, project_name
-from axion_build.names import CADDY_TARGET, immutable_tag
 
 if TYPE_CHECKING:
     from axion_build.records.deployments import Deployment
 
 
-def deployed_targets(cfg: PackageConfig) -> list[str]:
-    """The compose services a deployment runs: each service of the package, and Caddy."""
-    return [*(s.name for s in cfg.services), CADDY_TARGET]
-
-
 def built_images(cfg: PackageConfig, platform: str | None = None) -> dict[str, str]:
     """Service → `repo@sha256:…` of this checkout's build, as the registry holds it under
     its inputs tag (what this run pushed, or found pushed); DeployError naming what is not."""
-    from axion_build.adapters.docker import DockerError
-    from axion_build.adapters.registry import RegistryError, manifest_digest
-    from axion_build.publish.push import local_inputs, push_ref, repository
+    from axion_build.deploy.pins import PinError, published
+    from axion_build.publish.push import push_ref
 
-    platform = platform or native_platform()
-    images, missing = {}, []
-    for target in deployed_targets(cfg):
-        try:
-            inputs = local_inputs(cfg, target, platform)
-        except OSError:  # no build context yet: nothing of this checkout was built
-            inputs = ""
-        except DockerError as exc:
-            raise DeployError(str(exc)) from exc
-        try:
-            digest = manifest_digest(cfg.registry, repository(cfg, target),
-                                     immutable_tag(inputs)) if inputs else ""
-        except RegistryError as exc:
-            raise DeployError(f"registry {cfg.registry.url} ({cfg.path}: registry.url) "
-                              f"cannot be read: {exc}") from exc
-        if digest:
-            images[target] = f"{push_ref(cfg, target)}@{digest}"
-        else:
-            missing.append(target)
-    if missing:
-        raise DeployError(f"no pushed image of this build for {', '.join(missing)} in "
+    try:
+        pins = published(cfg, (platform or native_platform(),))
+    except PinError as exc:
+        raise DeployError(str(exc)) from exc
+    if pins.missing:
+        raise DeployError(f"no pushed image of this build for {', '.join(pins.missing)} in "
                           f"{cfg.registry.url}: run `doit push:{cfg.name}` (or the pipeline "
                           "without skip_push) first")
+    return {t: f"{push_ref(cfg, t)}@{d}" for t, d in pins.digests.items()}
+
+
+def verified_images(cfg: PackageConfig, build: str) -> dict[str, str]:
+    """This build's images, each verified (signature, attestations, SBOM) before anything
+    runs; DeployError naming every image that does not verify."""
+    from axion_build.publish.verify import refusals
+
+    images = built_images(cfg)
+    refused = refusals(cfg, images)
+    if refused:
+        raise DeployError("refusing to deploy images that do not verify (`doit verify:"
+                          f"{cfg.name}` says more):\n" + "\n".join(
+                              f"  - {image}: {why}" for image, why in refused.items()))
     return images
 
 
@@ -78,7 +70,7 @@ class Runner:
 
 
 RUNNERS = {
-    "compose": Runner("compose", lambda cfg, build: built_images(cfg), stack.bring_up,
+    "compose": Runner("compose", verified_images, stack.bring_up,
                       stack.bring_down, "compose down"),
     "supervisor": Runner("supervisor", native.release_tree, native.bring_up,
                          native.bring_down, "supervisord stopped"),

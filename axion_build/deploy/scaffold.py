@@ -17,6 +17,7 @@ from pathlib import Path
 
 from doit.exceptions import TaskFailed
 
+from axion_build.adapters.fs import write_files
 from axion_build.build.context import app_dir
 from axion_build.config.load import read_yaml
 from axion_build.config.model import SCHEMA, SUBSTRATES, PackageConfig, env_name
@@ -48,9 +49,11 @@ DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 @dataclass(frozen=True)
 class ScaffoldOptions:
-    """Render-time choices: image tag, Caddy's host ports, and the native run's paths."""
+    """Render-time choices: image tag or pinned digests (target → `sha256:…`), Caddy's
+    host ports, and the native run's paths."""
 
     tag: str = "latest"
+    digests: tuple[tuple[str, str], ...] = ()
     http_port: int = 8080
     https_port: int = 8443
     app_dir: Path | None = None
@@ -59,9 +62,10 @@ class ScaffoldOptions:
     caddy: str = "caddy"
 
 
-def image_ref(cfg: PackageConfig, service: str, tag: str = "latest") -> str:
-    """The registry reference deploy files run for `service` at `tag`."""
-    return f"{image_repository(cfg, service)}:{tag}"
+def image_ref(cfg: PackageConfig, service: str, tag: str = "latest", digest: str = "") -> str:
+    """The registry reference deploy files run for `service`: at `digest`, else `tag`."""
+    repo = image_repository(cfg, service)
+    return f"{repo}@{digest}" if digest else f"{repo}:{tag}"
 
 
 def deploy_dir(cfg: PackageConfig, substrate: str) -> Path:
@@ -98,17 +102,20 @@ def template_inputs(substrate: str) -> list[str]:
 def render_compose(cfg: PackageConfig, options: ScaffoldOptions) -> dict[str, str]:
     """compose.yaml (one service per image, plus Caddy) and its Caddyfile."""
     here, tag = deploy_dir(cfg, "compose"), f"${{AXION_IMAGE_TAG:-{options.tag}}}"
+    pins = dict(options.digests)
     text = render(
         OWN_FILES["compose"][0][0], package=cfg.name, config_name=cfg.path.name,
         project=f"axion-{cfg.name}", tag=options.tag, document_folders=document_folders(),
-        services=[{"name": s.name, "port": s.port, "image": image_ref(cfg, s.name, tag)}
-                  for s in cfg.services],
+        pinned=bool(pins), services=[{"name": s.name, "port": s.port,
+                                      "image": image_ref(cfg, s.name, tag, pins.get(s.name, ""))}
+                                     for s in cfg.services],
         pass_env=[env_name((section, option)) for section in OVERRIDABLE_SECTIONS
                   for option in SCHEMA[section]],
         config_file=os.path.relpath(runtime_config_path(cfg.build_dir), here),
         keys_dir=os.path.relpath(cfg.app_root / "data.config", here),
         http_port=options.http_port, https_port=options.https_port,
-        caddy={"image": image_ref(cfg, "caddy", tag), "environment": upstream_defaults(cfg),
+        caddy={"image": image_ref(cfg, "caddy", tag, pins.get("caddy", "")),
+               "environment": upstream_defaults(cfg),
                "depends_on": [s.name for s in routed_services(cfg)]},
     )
     return {"compose.yaml": text, "Caddyfile": render_caddyfile(cfg, "compose")}
@@ -140,7 +147,7 @@ def conf_value(text: str) -> str:
 
 
 RENDERERS = {"compose": render_compose, "supervisor": render_supervisor,
-             "k3s": lambda cfg, options: render_k3s(cfg, options.tag)}
+             "k3s": lambda cfg, options: render_k3s(cfg, options.tag, dict(options.digests))}
 
 
 def scaffold_problems(cfg: PackageConfig, substrate: str, options: ScaffoldOptions,
@@ -213,33 +220,6 @@ def render_scaffold(cfg: PackageConfig, substrate: str | None = None,
     return RENDERERS[substrate](cfg, options)
 
 
-def write_files(folder: Path, files: Mapping[str, str], prune: str = "") -> list[Path]:
-    """Write the changed files; remove files under `prune` that are no longer produced.
-
-    Every new text is written in full to a temporary file before any file is replaced.
-    """
-    staged: list[tuple[Path, Path]] = []
-    try:
-        for relative, text in files.items():
-            path = folder / relative
-            if path.is_file() and path.read_text(encoding="utf-8") == text:
-                continue
-            path.parent.mkdir(parents=True, exist_ok=True)
-            staged.append((path.with_name(path.name + ".partial"), path))
-            staged[-1][0].write_text(text, encoding="utf-8")
-    except BaseException:
-        for partial, _ in staged:
-            partial.unlink(missing_ok=True)
-        raise
-    for partial, path in staged:
-        partial.replace(path)
-    keep = {folder / relative for relative in files}
-    for stale in (folder / prune).rglob("*") if prune else ():
-        if stale.is_file() and stale not in keep:
-            stale.unlink()
-    return [path for _, path in staged]
-
-
 def prepare_home(cfg: PackageConfig, folder: Path) -> None:
     """The native run's AXION_HOME: config.yaml and data.config/ linked, documents made."""
     home = folder / "home"
@@ -272,10 +252,14 @@ def scaffold(cfg: PackageConfig, substrate: str | None = None,
     return written
 
 
-def scaffold_action(cfg: PackageConfig, substrate: str) -> TaskFailed | None:
-    """doit action: write the scaffold and list what changed, or fail with every problem."""
+def scaffold_action(cfg: PackageConfig, substrate: str) -> dict | TaskFailed:
+    """doit action: write the scaffold, its images pinned to the digests this build
+    published, and list what changed; or fail with every problem."""
+    from axion_build.deploy.pins import scaffold_pins
+
+    digests, note = scaffold_pins(cfg, substrate)
     try:
-        written = scaffold(cfg, substrate)
+        written = scaffold(cfg, substrate, ScaffoldOptions(digests=digests))
     except ConfigError as exc:
         print(exc.report(), file=sys.stderr)
         return TaskFailed(exc.report())
@@ -283,7 +267,9 @@ def scaffold_action(cfg: PackageConfig, substrate: str) -> TaskFailed | None:
         print(f"wrote {path}")
     if not written:
         print(f"{deploy_dir(cfg, substrate)}: unchanged")
-    return None
+    if note:
+        print(note)
+    return {"pins": dict(digests)}
 
 
 def scaffold_fingerprint(cfg: PackageConfig, substrate: str) -> dict:

@@ -201,6 +201,29 @@ def registry_images(cfg: PackageConfig) -> list[tuple[str, str, str, str]]:
     return found
 
 
+def refusals(cfg: PackageConfig, images: dict[str, str]) -> dict[str, str]:
+    """`repo@sha256:…` → why it does not verify, of each of `images` (target → reference)
+    that fails; verified concurrently."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from axion_build.build.signkeys import cosign_key_paths, key_folder
+    from axion_build.publish.push import repository
+
+    _, public = cosign_key_paths(key_folder(cfg), cfg.name)
+    if not public.is_file():
+        return {image: f"no cosign public key {public} to verify it with"
+                for image in images.values()}
+
+    def why(item: tuple[str, str]) -> str:
+        target, image = item
+        ref, digest = image.rsplit("@", 1)
+        return verify_published(cfg, target, repository(cfg, target), ref, digest, public)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        found = dict(zip(images.values(), pool.map(why, images.items()), strict=True))
+    return {image: failure for image, failure in found.items() if failure}
+
+
 def verify_package(cfg: PackageConfig) -> TaskFailed | None:
     """doit action: verify every image of the package; one line per image."""
     from axion_build.adapters.registry import RegistryError

@@ -552,6 +552,51 @@ def test_the_pipeline_deploys_the_pushed_digests_and_passes_the_gate(deployed):
     assert 'class="gate-passed' in (deployed.ws.build / "report" / "latest.html").read_text()
 
 
+def retag(ref: str, digest: str, tag: str) -> str:
+    """Put the manifest `ref@digest` under `tag` as it is; the tag's digest."""
+    import urllib.request
+
+    host, repo = ref.split("/", 1)
+    base = f"http://{host}/v2/{repo}/manifests/"
+    accept = ("application/vnd.docker.distribution.manifest.v2+json, "
+              "application/vnd.oci.image.manifest.v1+json")
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(urllib.request.Request(base + digest, headers={"Accept": accept}),
+                     timeout=30) as answer:
+        body, kind = answer.read(), answer.headers["Content-Type"]
+    put = urllib.request.Request(base + tag, data=body, method="PUT",
+                                 headers={"Content-Type": kind})
+    with opener.open(put, timeout=30) as answer:
+        return answer.headers["Docker-Content-Digest"]
+
+
+@pytest.mark.e2e
+def test_an_image_that_does_not_verify_is_never_deployed(deployed):
+    """Another image pushed under the build tag of `web`, deployed from the registry as it
+    is: the deploy refuses it before anything starts, naming it; what ran keeps running."""
+    running = deployed.running_images()
+    first = deployed.deployments()[0][0]
+    pushed = deployed.step_detail(first, f"push:{PACKAGE}:web")["values"]
+    ref, tag, digest = pushed["pushed"], pushed["tag"], pushed["digest"]
+    subprocess.run(["docker", "tag", running["caddy"], f"{ref}:{tag}"], check=True)
+    try:
+        forged = subprocess.run(["docker", "push", f"{ref}:{tag}"], capture_output=True,
+                                text=True, check=True).stdout
+        forged = forged.rsplit("digest: ", 1)[1].split()[0]
+        assert forged != digest
+        # skip_push: deploy what the registry holds (a push would put the build back)
+        done = deployed.ws.doit(f"deploy:{PACKAGE}", "skip_push=1")
+    finally:  # the tag back on the built manifest, byte for byte
+        back = retag(ref, digest, tag)
+    out = done.stdout + done.stderr
+    assert done.returncode != 0, out[-3000:]
+    assert f"deploy:{PACKAGE}: refusing to deploy images that do not verify" in out
+    assert f"  - {ref}@{forged}: signature not verified with {PACKAGE}_cosign.pub" in out
+    assert out.count("  - ") == 1  # the other images verify
+    assert deployed.running_images() == running and len(deployed.deployments()) == 1
+    assert back == digest
+
+
 @pytest.mark.e2e
 def test_restart_of_one_service_restarts_only_it(deployed):
     before = {s: c["State"]["StartedAt"] for s, c in deployed.containers().items()}

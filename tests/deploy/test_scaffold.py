@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from axion_build.adapters.fs import write_files
 from axion_build.build.keys import provision_keys
 from axion_build.config.load import load_config, yaml_rt
 from axion_build.config.model import PackageConfig, ServiceSpec, native_platform
@@ -41,7 +42,6 @@ from axion_build.deploy.scaffold import (
     resolve_options,
     scaffold,
     scaffold_problems,
-    write_files,
 )
 from workspace import ROOT
 
@@ -490,6 +490,29 @@ def test_helm_chart_lints_and_renders(tmp_path, cfg):
     deployments = tagged[f"{PACKAGE}/templates/deployments.yaml"]
     assert f"image: {image_ref(cfg, 'report', 'b42')}" in deployments
     assert "name: hc-env" in deployments
+
+
+def test_pinned_images_are_named_by_digest_in_compose_and_the_chart(cfg):
+    helm = pytest.importorskip("helm_python", reason="pip install helm-python-sdk")
+    names = [*(s.name for s in cfg.services), "caddy"]
+    digests = {name: f"sha256:{i:064x}" for i, name in enumerate(names, 1)}
+    options = ScaffoldOptions(digests=tuple(sorted(digests.items())))
+    compose = render_scaffold(cfg, "compose", options, environ={})["compose.yaml"]
+    images = {n: s["image"] for n, s in yaml.safe_load(compose)["services"].items()}
+    assert images == {n: image_ref(cfg, n, digest=d) for n, d in digests.items()}
+    assert all(image.endswith(f"@{digests[n]}") for n, image in images.items())
+    assert "AXION_IMAGE_TAG" not in compose
+    scaffold(cfg, "k3s", options)
+    with helm.Chart.load(str(deploy_dir(cfg, "k3s") / "helm" / PACKAGE)) as loaded:
+        # a pinned image ignores image.tag; an emptied digest falls back to it
+        rendered = loaded.render({"image": {"tag": "b42"}, "services": {"web": {"digest": ""}}},
+                                 name=PACKAGE, namespace="axion")
+    containers = {obj["metadata"]["name"].removeprefix(f"{PACKAGE}-"):
+                  obj["spec"]["template"]["spec"]["containers"][0]["image"]
+                  for name, text in rendered.items() if name.endswith(".yaml")
+                  for obj in yaml.safe_load_all(text)
+                  if isinstance(obj, dict) and obj["kind"] == "Deployment"}
+    assert containers == {**images, "web": image_ref(cfg, "web", "b42")}
 
 
 # ---------------------------------------------------------------- supervisord

@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 
 from axion_build.adapters.registry import RegistryClient, manifest_digest, overview
 from axion_build.build.guard import PEM_PRIVATE, guard_image, scan_bytes
@@ -30,7 +31,7 @@ from axion_build.publish.sbom import dpkg_packages, python_distributions
 from axion_build.publish.sbomdoc import component_counts, module_hashes, schema_problems
 from axion_build.publish.supply import cosign_tag
 from axion_build.publish.verify import for_digest, module_problem
-from workspace import ran_tasks, registry_workspace
+from workspace import ran_tasks, registry_workspace, uptodate_tasks
 
 PASSWORD = "cosign-pass-7f3a91"
 TARGETS = ("runtime", "shop", "stock", "caddy")
@@ -285,6 +286,27 @@ def test_no_private_key_in_any_layer_history_label_build_arg_or_report(published
         data = published.run_output.encode() if path is None else path.read_bytes()
         assert not any(m.encode() in data for m in material), path
         assert not PEM_PRIVATE.search(data), path
+
+
+@pytest.mark.e2e
+def test_the_scaffold_pins_every_image_to_the_digest_pushed_and_signed(published):
+    compose = published.build / "deploy" / "compose" / "compose.yaml"
+    done = published.doit("scaffold:shop", check=True)
+    assert "images named by tag" not in done.stdout
+    services = yaml.safe_load(compose.read_text())["services"]
+    assert {name: s["image"] for name, s in services.items()} == {
+        t: f"{REGISTRY}/{published.namespace}/shop-{t}@{latest(published, t)}"
+        for t in ("shop", "stock", "caddy")}
+    assert "AXION_IMAGE_TAG" not in compose.read_text()
+    assert "scaffold:shop" in uptodate_tasks(published.doit("scaffold:shop", check=True).stdout)
+    # a scaffold whose images were never pushed names them by tag, and says why
+    other = published.doit("scaffold:shop", check=True,
+                           AXION_REGISTRY_NAMESPACE=f"{published.namespace}-none")
+    assert ("images named by tag, not pinned: this build has published no image of shop, "
+            "stock, caddy yet; push, then `doit scaffold:shop` pins their digests") in other.stdout
+    assert "${AXION_IMAGE_TAG:-latest}" in compose.read_text()
+    published.doit("scaffold:shop", check=True)
+    assert "@sha256:" in compose.read_text()
 
 
 @pytest.mark.e2e
