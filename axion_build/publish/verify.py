@@ -201,11 +201,19 @@ def registry_images(cfg: PackageConfig) -> list[tuple[str, str, str, str]]:
     return found
 
 
-def refusals(cfg: PackageConfig, images: dict[str, str]) -> dict[str, str]:
-    """`repo@sha256:…` → why it does not verify, of each of `images` (target → reference)
-    that fails; verified concurrently."""
+def failures(cfg: PackageConfig, public: Path,
+             images: list[tuple[str, str, str, str]]) -> list[str]:
+    """Why each (target, repository, reference, digest) fails verification ('' where it
+    passes), in their order; the images are verified concurrently."""
     from concurrent.futures import ThreadPoolExecutor
 
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return list(pool.map(lambda item: verify_published(cfg, *item, public), images))
+
+
+def refusals(cfg: PackageConfig, images: dict[str, str]) -> dict[str, str]:
+    """`repo@sha256:…` → why it does not verify, of each of `images` (target → reference)
+    that fails."""
     from axion_build.build.signkeys import cosign_key_paths, key_folder
     from axion_build.publish.push import repository
 
@@ -213,15 +221,11 @@ def refusals(cfg: PackageConfig, images: dict[str, str]) -> dict[str, str]:
     if not public.is_file():
         return {image: f"no cosign public key {public} to verify it with"
                 for image in images.values()}
-
-    def why(item: tuple[str, str]) -> str:
-        target, image = item
-        ref, digest = image.rsplit("@", 1)
-        return verify_published(cfg, target, repository(cfg, target), ref, digest, public)
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        found = dict(zip(images.values(), pool.map(why, images.items()), strict=True))
-    return {image: failure for image, failure in found.items() if failure}
+    items = [(target, repository(cfg, target), *image.rsplit("@", 1))
+             for target, image in images.items()]
+    return {f"{ref}@{digest}": why
+            for (_, _, ref, digest), why in zip(items, failures(cfg, public, items), strict=True)
+            if why}
 
 
 def verify_package(cfg: PackageConfig) -> TaskFailed | None:
@@ -240,9 +244,8 @@ def verify_package(cfg: PackageConfig) -> TaskFailed | None:
     if not images:
         return TaskFailed(f"verify {cfg.name}: the registry {cfg.registry.url} holds no image "
                           f"of it under {cfg.registry.namespace}/: push first")
-    verdicts = [Verdict(f"{ref}:latest@{digest}",
-                        verify_published(cfg, target, repo, ref, digest, public))
-                for target, repo, ref, digest in images]
+    verdicts = [Verdict(f"{ref}:latest@{digest}", why) for (_, _, ref, digest), why
+                in zip(images, failures(cfg, public, images), strict=True)]
     for verdict in verdicts:
         print(verdict.line())
     failed = [v for v in verdicts if v.failure]
