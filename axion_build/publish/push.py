@@ -91,15 +91,19 @@ class RegistryCurrent(OutsideCheck):
 
 
 def signed(cfg: PackageConfig, target: str, digest: str, attested: bool = True) -> bool:
-    """Whether the registry holds cosign's signature (and attestations) of `digest`."""
+    """Whether the registry holds cosign's signature (and attestations) of `digest`, made
+    with this package's own key."""
+    from axion_build.publish.ownkey import signed_by_own_key
     from axion_build.publish.supply import SIG_SUFFIXES, cosign_tag
 
     suffixes = SIG_SUFFIXES if attested else SIG_SUFFIXES[:1]
     try:
-        return all(manifest_digest(cfg.registry, repository(cfg, target),
-                                   cosign_tag(digest, suffix)) for suffix in suffixes)
+        present = all(manifest_digest(cfg.registry, repository(cfg, target),
+                                      cosign_tag(digest, suffix)) for suffix in suffixes)
     except RegistryError:
         return False
+    # signed by another checkout's key is not signed here: verify would refuse it
+    return present and signed_by_own_key(cfg, push_ref(cfg, target), digest)
 
 
 @functools.cache
@@ -152,7 +156,7 @@ def push_target(cfg: PackageConfig, target: str, platform: str) -> dict | TaskFa
         moved = point_latest(cfg, ref, immutable_tag(held))
         if isinstance(moved, TaskFailed):
             return moved
-        if signed(cfg, target, moved["digest"]):  # by the machine that built it
+        if signed(cfg, target, moved["digest"]):  # with this key, where it was built
             return {**moved, "signed": "yes"}
         # built elsewhere and left unsigned: its files are read from the registry's image
         return with_supply(cfg, target, platform, f"{ref}@{moved['digest']}", moved, started)

@@ -13,6 +13,7 @@ from doit.exceptions import TaskFailed
 
 from axion_build.config.model import PackageConfig, native_platform
 from axion_build.names import CADDY_TARGET
+from axion_build.publish.ownkey import signature_problem
 
 CYCLONEDX = "https://cyclonedx.org/bom"
 SLSA = "https://slsa.dev/provenance/v0.2"
@@ -121,17 +122,6 @@ def verify_image(cfg: PackageConfig, target: str, repo: str, ref: str, digest: s
     if provenance is None:
         return why
     return provenance_problem(cfg, repo, digest, provenance) or sbom_problem(cfg, target, sbom)
-
-
-def signature_problem(public: Path, image: str, insecure: bool) -> str:
-    """Why `image` (by digest) has no signature made with the key of `public` ('' if it has)."""
-    from axion_build.adapters.cosign import CosignError, run_cosign, verify_command
-
-    try:
-        run_cosign(verify_command(public, image, insecure))
-    except CosignError as exc:
-        return f"signature not verified with {public.name}: {exc}"
-    return ""
 
 
 def platform_images(cfg: PackageConfig, repo: str, digest: str) -> list[tuple[str, str]]:
