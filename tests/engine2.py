@@ -75,6 +75,25 @@ def nat_rules(bridge: str, subnet: int) -> list[list[str]]:
              "-j", "ACCEPT"]]
 
 
+def free_pool() -> str:
+    """A 10.231.N.0/24 no interface or route of this host uses, for the engine's networks."""
+    used = subprocess.run(["ip", "-o", "-4", "route"], capture_output=True, text=True).stdout
+    used += subprocess.run(["ip", "-o", "-4", "addr"], capture_output=True, text=True).stdout
+    for n in range(10, 250):
+        if f"10.231.{n}." not in used:
+            return f"10.231.{n}.0/24"
+    raise AssertionError("no free 10.231.N.0/24 address pool")
+
+
+def pool_rules(pool: str) -> list[list[str]]:
+    """The rules that let the containers of the engine's own networks talk to each other.
+
+    With br_netfilter loaded, bridged traffic passes the host's FORWARD chain, whose policy
+    the system engine sets to DROP; an engine with `--iptables=false` adds no rule of its own
+    for its networks, so a compose stack's containers would not reach one another."""
+    return [["FORWARD", "-s", pool, "-j", "ACCEPT"], ["FORWARD", "-d", pool, "-j", "ACCEPT"]]
+
+
 def iptables(action: str, rule: list[str]) -> None:
     """Insert (-I) or delete (-D) one rule, the table given first as in `nat_rules`."""
     table = rule[:2] if rule[0] == "-t" else []
@@ -84,12 +103,14 @@ def iptables(action: str, rule: list[str]) -> None:
 
 
 def start_engine(dockerd: Path | None = None, containerd_store: bool = False,
-                 nat: bool = False) -> Engine:
+                 nat: bool = False, networks: bool = False) -> Engine:
     """Start the second engine (root only), with a docker context that reaches it.
 
     `dockerd`: another engine binary (its helpers beside it); `containerd_store`: images
     kept in containerd's store, as reproducible builds need; `nat`: its build
-    containers reach the network (Debian's mirror), through rules removed at the stop.
+    containers reach the network (Debian's mirror), through rules removed at the stop;
+    `networks`: the networks it makes (a compose project's) get addresses from a pool of
+    their own, whose containers may talk to each other.
     """
     if os.geteuid() != 0 or not shutil.which("dockerd") or not shutil.which("ip"):
         pytest.skip("a second Docker engine needs root, dockerd and ip")
@@ -108,6 +129,11 @@ def start_engine(dockerd: Path | None = None, containerd_store: bool = False,
         settings = root / "daemon.json"
         settings.write_text(json.dumps({"features": {"containerd-snapshotter": True}}))
         options = ["--config-file", str(settings)]
+    rules = nat_rules(bridge, subnet) if nat else []
+    if networks:
+        pool = free_pool()
+        options += ["--default-address-pool", f"base={pool},size=28"]
+        rules += pool_rules(pool)
     env = dict(os.environ)
     if dockerd:
         env["PATH"] = f"{dockerd.parent}:{env['PATH']}"  # its docker-proxy
@@ -118,10 +144,9 @@ def start_engine(dockerd: Path | None = None, containerd_store: bool = False,
          "--iptables=false"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         env=env)
     engine = Engine(root, socket, context, bridge, process)
-    if nat:
-        engine.rules = nat_rules(bridge, subnet)
-        for rule in engine.rules:
-            iptables("-I", rule)
+    engine.rules = rules
+    for rule in rules:
+        iptables("-I", rule)
     deadline = time.monotonic() + 60
     while subprocess.run(["docker", "-H", f"unix://{socket}", "info"],
                          capture_output=True).returncode != 0:

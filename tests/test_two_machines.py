@@ -9,6 +9,7 @@ compiles that module only and rebuilds only the images it feeds; B's next run is
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 
 import pytest
@@ -37,6 +38,13 @@ def registry(tmp_path):
 
 def checkout(tmp_path, name: str, registry: Registry):
     return registry_workspace(tmp_path / name, registry.host)
+
+
+def share_signing_keys(source, dest) -> None:
+    """Give `dest` the cosign key pair of `source`, as a team sharing a registry does:
+    with a pair of its own, `dest`'s push would sign again what `source` signed."""
+    for name in (f"{source.package}_cosign.key", f"{source.package}_cosign.pub"):
+        shutil.copy2(source.app / "data.config" / name, dest.app / "data.config" / name)
 
 
 def last_run(ws) -> tuple[dict[str, str], dict[str, tuple[str, dict]]]:
@@ -69,6 +77,7 @@ def test_machine_b_builds_nothing_machine_a_built(tmp_path, registry, engine_b):
     modules_a, _ = last_run(a)
 
     b = checkout(tmp_path, "b", registry)
+    share_signing_keys(a, b)
     b_env = {**engine_b.env(), "AXION_CACHE": str(tmp_path / "cache-b")}
     done = b.doit("pipeline:shop", check=True, **b_env)
     modules, steps = last_run(b)

@@ -737,6 +737,45 @@ def test_the_engine_stopping_mid_deploy_is_named_and_recorded(deployed):
 
 
 @pytest.mark.e2e
+def test_a_deploy_through_a_docker_context_runs_on_that_engine_and_passes(deployed):
+    """The pushed digests deployed to a second engine, reached only through its docker
+    context: that engine pulls them, runs them behind its Caddy, and the gate passes."""
+    from engine2 import start_engine, stop_engine
+
+    running = deployed.running_images()
+    project = f"{deployed.project}-ctx"
+    http_port, https_port = free_ports(2)
+    engine = start_engine(networks=True)
+    try:
+        done = deployed.ws.doit(f"deploy:{PACKAGE}",
+                                AXION_DEPLOYMENT_TARGET=f"context:{engine.context}",
+                                AXION_DEPLOYMENT_PROJECT=project,
+                                AXION_DEPLOYMENT_HTTP_PORT=str(http_port),
+                                AXION_DEPLOYMENT_HTTPS_PORT=str(https_port))
+        out = done.stdout + done.stderr
+        assert done.returncode == 0, out[-4000:]
+        (state, digests), = deployed.query(
+            "SELECT Status, Digests FROM log_deployment WHERE Project = ?", project)
+        assert state == "passed"
+        # engine B runs exactly the digests the system engine runs, pulled from the registry
+        ids = engine.docker("ps", "-q", "--filter",
+                            f"label=com.docker.compose.project={project}").stdout.split()
+        boxes = json.loads(engine.docker("inspect", *ids).stdout)
+        on_b = {c["Config"]["Labels"]["com.docker.compose.service"]: c["Config"]["Image"]
+                for c in boxes if c["State"]["Status"] == "running"}
+        assert on_b == json.loads(digests) == running
+        gate = deployed.step_detail(deployed.last_guid(), f"deploy:{PACKAGE}")["values"]["gate"]
+        assert gate and all(a["pass"] for a in gate), gate
+        status, body = get(f"http://127.0.0.1:{http_port}/report/status?format=json")
+        assert status == 200 and json.loads(body)["tests"]["summary"]["pass_rate"] == 100
+    finally:
+        engine.docker("compose", "-p", project, "down", "-v", "--timeout", "5", check=False)
+        stop_engine(engine)
+    # the system engine's deployment of the package was not touched
+    assert deployed.running_images() == running
+
+
+@pytest.mark.e2e
 def test_a_taken_port_is_named_and_leaves_no_stack(deployed):
     holder = socket.socket()
     holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

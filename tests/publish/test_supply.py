@@ -310,6 +310,32 @@ def test_the_scaffold_pins_every_image_to_the_digest_pushed_and_signed(published
 
 
 @pytest.mark.e2e
+def test_images_signed_with_another_key_are_signed_again_with_this_one(published,
+                                                                       tmp_path):
+    """A second checkout, with a cosign key pair of its own, pushing to the same namespace:
+    it builds nothing the registry holds, signs and attests those digests with its key, and
+    both checkouts' `verify` pass; its next push asks cosign nothing."""
+    digests = {t: latest(published, t) for t in TARGETS}
+    other = registry_workspace(tmp_path / "other", REGISTRY, published.namespace)
+    first = other.doit("push:shop", check=True, AXION_SIGNING_PASSWORD=PASSWORD)
+    keys = [cosign_key_paths(ws.app / "data.config", "shop")[1].read_bytes()
+            for ws in (published, other)]
+    assert keys[0] != keys[1]
+    assert {t: latest(published, t) for t in TARGETS} == digests  # nothing built anew
+    assert {f"push:shop:{t}" for t in TARGETS} <= set(ran_tasks(first.stdout))
+    for ws in (other, published):
+        done = verify(ws)
+        assert done.returncode == 0, done.stdout + done.stderr
+        for target, digest in digests.items():
+            assert (f"ok      {REGISTRY}/{published.namespace}/shop-{target}:latest@{digest}"
+                    in done.stdout)
+    remembered = {p.name.split(".")[0] for p in (other.build / "signed").iterdir()}
+    assert {d.replace(":", "-") for d in digests.values()} <= remembered
+    again = other.doit("push:shop", check=True, AXION_SIGNING_PASSWORD=PASSWORD)
+    assert {f"push:shop:{t}" for t in TARGETS} <= set(uptodate_tasks(again.stdout))
+
+
+@pytest.mark.e2e
 def test_verify_fails_when_the_sbom_modules_are_not_the_compiled_tree(published):
     module = published.build / "linux-amd64" / "compiled" / "factory.shop" / "ObjCart.so"
     original = module.read_bytes()
