@@ -135,6 +135,20 @@ trixie_debs() {
     (cd "$debs" && apt-get "${opts[@]}" download "${wanted[@]}")
 }
 
+# Install files (paths inside the package) of one of trixie's packages into `dest`, 0755.
+install_trixie_files() {
+    local package=$1 dest=$2 tmp file
+    shift 2
+    trixie_debs "$package"
+    tmp=$(mktemp -d)
+    dpkg -x "$(compgen -G "$CACHE/cli-plugins/debs/${package}_*.deb" | head -n 1)" "$tmp"
+    install -d "$dest"
+    for file in "$@"; do
+        install -m 0755 "$tmp/$file" "$dest/"
+    done
+    rm -rf "$tmp"
+}
+
 # buildx and compose v2 are not packaged for bookworm; trixie's builds work.
 install_docker_plugins() {
     local start deb tmp debs=$CACHE/cli-plugins/debs
@@ -160,15 +174,10 @@ install_docker_plugins() {
 # The oras CLI writes compiled modules to the registry cache; trixie's static build runs
 # on bookworm. Root: /usr/local/bin; a user: the cache's bin/ (where axion looks too).
 install_oras() {
-    local start tmp debs=$CACHE/cli-plugins/debs
+    local start
     start=$(now)
     if ! command -v oras >/dev/null && [[ ! -x $BIN_DIR/oras ]]; then
-        trixie_debs oras
-        tmp=$(mktemp -d)
-        dpkg -x "$(compgen -G "$debs/oras_*.deb" | head -n 1)" "$tmp"
-        install -d "$BIN_DIR"
-        install -m 0755 "$tmp/usr/bin/oras" "$BIN_DIR/oras"
-        rm -rf "$tmp"
+        install_trixie_files oras "$BIN_DIR" usr/bin/oras
     fi
     done_step "oras (registry cache)" "$start"
 }
@@ -177,16 +186,11 @@ install_oras() {
 # store: trixie's dockerd 26.1.5 runs on bookworm (it links only bookworm's libraries).
 # For the tests: a second engine of that version beside the system one, never replacing it.
 install_newer_engine() {
-    local start tmp debs=$CACHE/cli-plugins/debs dest=$CACHE/engine-26
+    local start dest=$CACHE/engine-26
     start=$(now)
     if [[ ! -x $dest/bin/dockerd ]]; then
-        trixie_debs docker.io
-        tmp=$(mktemp -d)
-        dpkg -x "$(compgen -G "$debs/docker.io_*.deb" | head -n 1)" "$tmp"
-        install -d "$dest/bin"
         # its docker-init is a link to another package's tini: the system engine's serves
-        install -m 0755 "$tmp/usr/sbin/dockerd" "$tmp/usr/sbin/docker-proxy" "$dest/bin/"
-        rm -rf "$tmp"
+        install_trixie_files docker.io "$dest/bin" usr/sbin/dockerd usr/sbin/docker-proxy
         "$dest/bin/dockerd" --version >/dev/null || die "$dest/bin/dockerd does not run"
     fi
     done_step "dockerd 26 (reproducible builds, tests)" "$start"
@@ -195,15 +199,10 @@ install_newer_engine() {
 # cosign signs pushed images and attaches their SBOM and provenance; trixie's static
 # build runs on bookworm the same way as oras. Signing uses a key pair, no Rekor/Fulcio.
 install_cosign() {
-    local start tmp debs=$CACHE/cli-plugins/debs
+    local start
     start=$(now)
     if ! command -v cosign >/dev/null && [[ ! -x $BIN_DIR/cosign ]]; then
-        trixie_debs cosign
-        tmp=$(mktemp -d)
-        dpkg -x "$(compgen -G "$debs/cosign_*.deb" | head -n 1)" "$tmp"
-        install -d "$BIN_DIR"
-        install -m 0755 "$tmp/usr/bin/cosign" "$BIN_DIR/cosign"
-        rm -rf "$tmp"
+        install_trixie_files cosign "$BIN_DIR" usr/bin/cosign
     fi
     done_step "cosign (signatures)" "$start"
 }
