@@ -173,14 +173,29 @@ def recover(cfg: PackageConfig, good: Deployment | None, result: Result,
         print(warning)
     what = {"to_build": good.BuildGuid, "images": good.digests, "gate": back.assertions,
             "passed": back.passed}
+    changed = config_note(good.BuildGuid, good.ConfigHash, config_hash(cfg))
+    if changed:
+        what["config_changed"] = True
     if back.passed:
         return (head + f"rolled back to the last good deployment (build {good.BuildGuid}), "
-                f"whose gate passed again; running now: {running_text(back.running)}"), what
+                f"whose gate passed again; running now: {running_text(back.running)}"
+                + changed), what
     problem = runner.down(cfg)
     what["down"] = not problem
     return (head + f"the rollback to build {good.BuildGuid} failed its gate too:\n"
             f"{listing(back.assertions)}\n{runner.down_name}: "
-            f"{problem or 'the stack is down'}; nothing runs now"), what
+            f"{problem or 'the stack is down'}; nothing runs now" + changed), what
+
+
+def config_note(build: str, then: str, now: str) -> str:
+    """What a rollback says when the runtime config changed since the good deployment
+    (pure): it goes back to that deployment's images, run with today's config."""
+    if not then or then == now:
+        return ""
+    return (f"\nnote: build {build} was deployed with the runtime config sha256 {then[:12]}; "
+            f"the rollback runs its images with the current one, sha256 {(now or '-')[:12]} "
+            "(a rollback restores images, not config: revert the config change and deploy "
+            "again to go back to both)")
 
 
 def keep_releases(cfg: PackageConfig, current: dict[str, str],

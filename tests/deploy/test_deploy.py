@@ -404,6 +404,18 @@ def test_the_last_good_deployment_is_the_latest_that_passed(tmp_path):
     assert last_good(cfg, "other-project").BuildGuid == "b3"
 
 
+def test_a_rollback_says_when_the_runtime_config_changed_since_the_good_deployment():
+    from axion_build.deploy.rollout import config_note
+
+    assert config_note("b1", "a" * 64, "a" * 64) == ""
+    assert config_note("b1", "", "a" * 64) == ""  # recorded before `config:` wrote one
+    note = config_note("b1", "a" * 64, "b" * 64)
+    assert note == ("\nnote: build b1 was deployed with the runtime config sha256 aaaaaaaaaaaa; "
+                    "the rollback runs its images with the current one, sha256 bbbbbbbbbbbb "
+                    "(a rollback restores images, not config: revert the config change and "
+                    "deploy again to go back to both)")
+
+
 # ---------------------------------------------------------------- real deployments (e2e)
 
 def free_ports(count: int) -> list[int]:
@@ -630,6 +642,7 @@ def test_a_failed_self_test_rolls_back_to_the_last_good_digests(deployed):
     assert "modules are compiled: 1 of" in out and "factory.core/ObjConfig.py" in out
     assert f"rolled back to the last good deployment (build {first_guid}), whose gate " \
            "passed again" in out
+    assert "note: build" not in out  # the runtime config is the one the good build ran with
     assert deployed.running_images() == good
     guid = deployed.last_guid()
     *_, failed_row, back_row = deployed.deployments()
