@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from loopback import free_ports, get
 
 from axion_build.adapters.compose import (
     Container,
@@ -418,17 +419,6 @@ def test_a_rollback_says_when_the_runtime_config_changed_since_the_good_deployme
 
 # ---------------------------------------------------------------- real deployments (e2e)
 
-def free_ports(count: int) -> list[int]:
-    """`count` distinct ports nothing listens on right now."""
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
-
-
 def compose_ok() -> bool:
     """Whether a Docker engine with the compose plugin answers."""
     checks = (["docker", "info"], ["docker", "compose", "version"])
@@ -518,18 +508,6 @@ def deployed(tmp_path_factory, base_images):
     finally:
         subprocess.run(["docker", "compose", "-p", project, "down", "-v", "--timeout", "5"],
                        capture_output=True, timeout=300)
-
-
-def get(url: str) -> tuple[int, bytes]:
-    import urllib.error
-    import urllib.request
-
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(url, timeout=10) as answer:
-            return answer.status, answer.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
 
 
 @pytest.mark.e2e

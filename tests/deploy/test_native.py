@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from loopback import free_ports, get
 
 from axion_build.adapters.supervisor import Program, ctl_line, parse_status, program_target
 from axion_build.config.load import yaml_rt
@@ -97,30 +98,6 @@ def test_what_each_substrate_deploy_waits_for(substrate, skip_push, expected):
 
 
 # ---------------------------------------------------------------- real supervisord (e2e)
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
-
-
-def get(url: str) -> tuple[int, bytes]:
-    import urllib.error
-    import urllib.request
-
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(url, timeout=10) as answer:
-            return answer.status, answer.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-    except OSError as exc:
-        return 0, str(exc).encode()
-
 
 class Native:
     """The workspace deployed on the supervisor substrate, and what to look at."""

@@ -14,17 +14,15 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
+from loopback import free_ports, get
 
 from axion_build.adapters.fs import write_files
 from axion_build.build.keys import provision_keys
@@ -52,23 +50,11 @@ SUBSTRATES = ("compose", "k3s", "supervisor")
 HTTP_SERVICES = ("report", "webhook", "web", "conversation", "ai")
 SECRET = "s3cret-Password-never-written"
 DOMAIN_ENV = {"CADDY_DOMAIN": "axion.example.com", "ACME_EMAIL": "ops@example.com"}
-DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 needs_app = pytest.mark.skipif(not (APP / "ServeReport.py").is_file(),
                                reason="the example app examples/homechoice is not there")
 
 
 # ---------------------------------------------------------------- helpers
-
-def free_ports(count: int) -> list[int]:
-    """`count` distinct ports nothing listens on right now."""
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
-
 
 def write_config(folder: Path, app: Path, *, ports: dict[str, int] | None = None,
                  keep: list[str] | None = None, **sections: dict) -> Path:
@@ -112,15 +98,6 @@ def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
     """Content and mtime of every file under `folder`."""
     return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
             for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
-    """Status and body of a GET, without any proxy from the environment."""
-    try:
-        with DIRECT.open(url, timeout=timeout) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
 
 
 def wait_for(url: str, seconds: float) -> tuple[int, bytes]:
