@@ -49,13 +49,14 @@ class Engine:
         return {"DOCKER_CONTEXT": self.context}
 
 
-def free_subnet() -> int:
-    """A 172.30.N.0/24 no interface of this host uses."""
-    used = subprocess.run(["ip", "-o", "-4", "addr"], capture_output=True, text=True).stdout
+def free_net(prefix: str) -> int:
+    """An N for which no interface or route of this host uses `prefix`.N.0/24."""
+    used = "".join(subprocess.run(["ip", "-o", "-4", what], capture_output=True,
+                                  text=True).stdout for what in ("addr", "route"))
     for n in range(10, 250):
-        if f"172.30.{n}." not in used:
+        if f"{prefix}.{n}." not in used:
             return n
-    raise AssertionError("no free 172.30.N.0/24 subnet")
+    raise AssertionError(f"no free {prefix}.N.0/24 network")
 
 
 def newer_dockerd() -> Path | None:
@@ -73,16 +74,6 @@ def nat_rules(bridge: str, subnet: int) -> list[list[str]]:
             ["FORWARD", "-i", bridge, "-j", "ACCEPT"],
             ["FORWARD", "-o", bridge, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED",
              "-j", "ACCEPT"]]
-
-
-def free_pool() -> str:
-    """A 10.231.N.0/24 no interface or route of this host uses, for the engine's networks."""
-    used = subprocess.run(["ip", "-o", "-4", "route"], capture_output=True, text=True).stdout
-    used += subprocess.run(["ip", "-o", "-4", "addr"], capture_output=True, text=True).stdout
-    for n in range(10, 250):
-        if f"10.231.{n}." not in used:
-            return f"10.231.{n}.0/24"
-    raise AssertionError("no free 10.231.N.0/24 address pool")
 
 
 def pool_rules(pool: str) -> list[list[str]]:
@@ -118,7 +109,7 @@ def start_engine(dockerd: Path | None = None, containerd_store: bool = False,
     root = Path(tempfile.mkdtemp(prefix="axe-", dir="/tmp"))
     key = uuid.uuid4().hex[:6]
     bridge, context = f"axbr{key}", f"axion-b-{key}"
-    subnet = free_subnet()
+    subnet = free_net("172.30")
     subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True)
     subprocess.run(["ip", "addr", "add", f"172.30.{subnet}.1/24", "dev", bridge], check=True)
     subprocess.run(["ip", "link", "set", bridge, "up"], check=True)
@@ -131,7 +122,7 @@ def start_engine(dockerd: Path | None = None, containerd_store: bool = False,
         options = ["--config-file", str(settings)]
     rules = nat_rules(bridge, subnet) if nat else []
     if networks:
-        pool = free_pool()
+        pool = f"10.231.{free_net('10.231')}.0/24"
         options += ["--default-address-pool", f"base={pool},size=28"]
         rules += pool_rules(pool)
     env = dict(os.environ)

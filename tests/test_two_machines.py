@@ -17,6 +17,7 @@ from engine2 import start_engine, stop_engine
 from registryd import Registry, served_registry
 
 from axion_build.adapters.oras import oras_binary
+from axion_build.build.signkeys import cosign_key_paths
 from workspace import registry_workspace
 
 pytestmark = [pytest.mark.e2e,
@@ -43,8 +44,9 @@ def checkout(tmp_path, name: str, registry: Registry):
 def share_signing_keys(source, dest) -> None:
     """Give `dest` the cosign key pair of `source`, as a team sharing a registry does:
     with a pair of its own, `dest`'s push would sign again what `source` signed."""
-    for name in (f"{source.package}_cosign.key", f"{source.package}_cosign.pub"):
-        shutil.copy2(source.app / "data.config" / name, dest.app / "data.config" / name)
+    pairs = (cosign_key_paths(ws.app / "data.config", ws.package) for ws in (source, dest))
+    for held, given in zip(*pairs, strict=True):
+        shutil.copy2(held, given)
 
 
 def last_run(ws) -> tuple[dict[str, str], dict[str, tuple[str, dict]]]:
