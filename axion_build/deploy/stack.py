@@ -149,9 +149,22 @@ def bring_up(cfg: PackageConfig, images: dict[str, str], build: str) -> Result:
         return engine_check(cfg, Result(
             images, [up_failure(cfg, str(exc)), *stuck(boxes, timed_out(str(exc)), stack)],
             running_now(boxes)))
+    if time.monotonic() - started >= timeout and (late := ran_out(cfg, stack, images)):
+        return late
     deadline = max(started + timeout, time.monotonic() + PROBE_MINIMUM)
     checks = gate_checks(cfg, images, deadline)
     return engine_check(cfg, Result(images, checks, running_now(stack_containers(stack))))
+
+
+def ran_out(cfg: PackageConfig, stack: Stack, images: dict[str, str]) -> Result | None:
+    """After an `up --wait` that took the whole timeout and still exited 0 (compose 2.26
+    may when the wait runs out while it sleeps between polls), the timeout failure, as the
+    compose that says so gets; None when every container is running and healthy."""
+    boxes = stack_containers(stack)
+    if not (late := stuck(boxes, True, stack)):
+        return None
+    said = f"application not healthy after {cfg.deployment.gate.timeout}s (compose exited 0)"
+    return engine_check(cfg, Result(images, [up_failure(cfg, said), *late], running_now(boxes)))
 
 
 def gate_checks(cfg: PackageConfig, images: dict[str, str], deadline: float) -> list[dict]:

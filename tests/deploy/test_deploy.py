@@ -206,6 +206,33 @@ def test_a_restarting_container_says_so():
                                     "(exit code 2)"
 
 
+@pytest.mark.parametrize("boxes, failing", [
+    ([box(), box("report")], None),
+    ([box(), box("report", health="starting")],
+     ["stack started", "report: running"]),
+])
+def test_an_up_that_took_the_whole_timeout_and_exited_0_is_the_timeout(tmp_path, monkeypatch,
+                                                                        boxes, failing):
+    """compose 2.26 may exit 0 when `--wait-timeout` runs out between its polls: what is
+    still starting then fails the deploy as the timeout (the engine and logs are patched:
+    this checks only what is made of compose's answer)."""
+    from axion_build.deploy import stack
+
+    monkeypatch.setattr(stack, "stack_containers", lambda _: boxes)
+    monkeypatch.setattr(stack, "container_logs", lambda *_, **__: "")
+    monkeypatch.setattr(stack, "engine_problem", lambda _: "")
+    cfg = gate_config(tmp_path)
+    found = stack.ran_out(cfg, stack.package_stack(cfg), {"web": REF})
+    if failing is None:
+        assert found is None
+        return
+    assert [a["name"] for a in found.assertions if not a["pass"]] == failing
+    assert found.assertions[0]["detail"].startswith(
+        f"not running and healthy within {cfg.deployment.gate.timeout} s ({cfg.path}: "
+        f"deployment.gate.timeout): application not healthy after "
+        f"{cfg.deployment.gate.timeout}s (compose exited 0)")
+
+
 def gate_config(tmp_path: Path, min_pass_rate: int = 90) -> PackageConfig:
     from axion_build.config.model import CompileSpec, DeploymentSpec, GateSpec
 
@@ -429,6 +456,26 @@ def compose_ok() -> bool:
         return False
 
 
+def project_containers(project: str, context: str = "") -> dict[str, dict]:
+    """Service → `docker inspect` record of each container of a compose project, on this
+    engine or the one of docker `context`."""
+    docker = ["docker", *(["--context", context] if context else [])]
+    ids = subprocess.run([*docker, "ps", "-aq", "--filter",
+                          f"label=com.docker.compose.project={project}"],
+                         capture_output=True, text=True, timeout=60).stdout.split()
+    if not ids:
+        return {}
+    raw = json.loads(subprocess.run([*docker, "inspect", *ids], capture_output=True,
+                                    text=True, timeout=60).stdout)
+    return {c["Config"]["Labels"]["com.docker.compose.service"]: c for c in raw}
+
+
+def project_images(project: str, context: str = "") -> dict[str, str]:
+    """Service → image reference of each running container of a compose project."""
+    return {s: c["Config"]["Image"] for s, c in project_containers(project, context).items()
+            if c["State"]["Status"] == "running"}
+
+
 class Deployed:
     """The workspace, its project and ports, and helpers to look at what runs."""
 
@@ -437,19 +484,10 @@ class Deployed:
         self.first = None  # the first pipeline run
 
     def containers(self) -> dict[str, dict]:
-        """Service → `docker inspect` record of each container of the project."""
-        ids = subprocess.run(["docker", "ps", "-aq", "--filter",
-                              f"label=com.docker.compose.project={self.project}"],
-                             capture_output=True, text=True, timeout=60).stdout.split()
-        if not ids:
-            return {}
-        raw = json.loads(subprocess.run(["docker", "inspect", *ids], capture_output=True,
-                                        text=True, timeout=60).stdout)
-        return {c["Config"]["Labels"]["com.docker.compose.service"]: c for c in raw}
+        return project_containers(self.project)
 
     def running_images(self) -> dict[str, str]:
-        return {s: c["Config"]["Image"] for s, c in self.containers().items()
-                if c["State"]["Status"] == "running"}
+        return project_images(self.project)
 
     def query(self, sql: str, *params) -> list[tuple]:
         with sqlite3.connect(self.ws.root / "build" / "records.sqlite3") as conn:
@@ -749,12 +787,7 @@ def test_a_deploy_through_a_docker_context_runs_on_that_engine_and_passes(deploy
             "SELECT Status, Digests FROM log_deployment WHERE Project = ?", project)
         assert state == "passed"
         # engine B runs exactly the digests the system engine runs, pulled from the registry
-        ids = engine.docker("ps", "-q", "--filter",
-                            f"label=com.docker.compose.project={project}").stdout.split()
-        boxes = json.loads(engine.docker("inspect", *ids).stdout)
-        on_b = {c["Config"]["Labels"]["com.docker.compose.service"]: c["Config"]["Image"]
-                for c in boxes if c["State"]["Status"] == "running"}
-        assert on_b == json.loads(digests) == running
+        assert project_images(project, engine.context) == json.loads(digests) == running
         gate = deployed.step_detail(deployed.last_guid(), f"deploy:{PACKAGE}")["values"]["gate"]
         assert gate and all(a["pass"] for a in gate), gate
         status, body = get(f"http://127.0.0.1:{http_port}/report/status?format=json")
