@@ -69,9 +69,19 @@ wait_for() {
 
 engine_answers() { docker info >/dev/null 2>&1; }
 
+# What the Python that makes the venv lacks: Debian's python3 has no ensurepip without
+# python3-venv, and no Python.h (the host compile, mysqlclient) without python3-dev.
+python_packages() {
+    "$PYTHON" -c 'import ensurepip' >/dev/null 2>&1 || echo python3-venv
+    "$PYTHON" -c 'import os, sys, sysconfig
+sys.exit(not os.path.isfile(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+        >/dev/null 2>&1 || echo python3-dev
+}
+
 # The apt packages this profile needs on this machine.
 wanted_packages() {
     local pkgs=("${PIPELINE_PACKAGES[@]}")
+    mapfile -t -O "${#pkgs[@]}" pkgs < <(python_packages)
     if [[ $PROFILE == tests ]]; then
         pkgs+=("${TEST_PACKAGES[@]}")
     else
@@ -277,8 +287,10 @@ enable_binfmt() {
     done_step "binfmt (qemu-aarch64)" "$start"
 }
 
+# A venv is whole when its python runs and has pip: `python3 -m venv` without ensurepip
+# leaves a venv with neither pip nor a way to get one.
 venv_python_ok() {
-    [[ -x $VENV/bin/python ]] && "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1
+    [[ -x $VENV/bin/python ]] && "$VENV/bin/python" -c 'import pip' >/dev/null 2>&1
 }
 
 # The directory the editable install of axion-build points at (empty if none).
@@ -296,7 +308,10 @@ EOF
 install_venv() {
     local start stamp want extras
     start=$(now)
-    venv_python_ok || { rm -rf "$VENV"; "$PYTHON" -m venv "$VENV"; }
+    if ! venv_python_ok; then
+        rm -rf "$VENV"
+        "$PYTHON" -m venv "$VENV" || { rm -rf "$VENV"; die "'$PYTHON -m venv $VENV' failed"; }
+    fi
     stamp=$VENV/.axion-pyproject.sha256
     extras=""
     [[ $PROFILE == tests ]] && extras="[test,mysql]"

@@ -14,6 +14,7 @@ import functools
 import hashlib
 import json
 import platform as host_platform
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -99,6 +100,17 @@ def host_compiler_version() -> str:
     return " ".join(out.stdout.split())
 
 
+def host_compile_problem(host: Interpreter) -> str:
+    """Why the host cannot compile modules for its own interpreter ('' when it can): gcc
+    and the interpreter's `Python.h` must both be there."""
+    if shutil.which("gcc") is None:
+        return "the host has no gcc (apt-get install gcc libc6-dev)"
+    if not (Path(host.include) / "Python.h").is_file():
+        return (f"the host's Python has no headers ({host.include}/Python.h is missing: "
+                "apt-get install python3-dev)")
+    return ""
+
+
 def version_tuple(text: str) -> tuple[int, ...]:
     """'2.36' → (2, 36); empty or odd text → ()."""
     try:
@@ -159,10 +171,13 @@ def select_toolchain(platform: str, runtime_image: str, builder_image: str,
     foreign = platform != native_platform()
     compiler = find_cross_compiler(platform) if cross and foreign else None
     kind = toolchain_kind(host_interpreter(), image, platform, compiler)
-    if kind == "host":
+    unready = host_compile_problem(host_interpreter()) if kind == "host" else ""
+    if kind == "host" and not unready:
         return Toolchain(platform=platform, kind="host", interpreter=host_interpreter())
     container = Toolchain(platform=platform, kind="container", interpreter=image,
                           builder_image=builder_image, builder_id=docker.image_id(builder_image))
+    if unready:  # the builder image's gcc compiles, under no emulation: slower, still right
+        return replace(container, warning=f"{unready}; compiling in {builder_image} instead")
     if kind == "cross" and compiler:
         headers = builder_headers(builder_image, container.builder_id, platform,
                                   image.include, compiler.target)

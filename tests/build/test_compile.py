@@ -227,3 +227,16 @@ def test_restored_cache_in_a_fresh_checkout_compiles_nothing(tmp_path, base_imag
     task = "compile:shop:amd64:factory.util/ObjMath.py"
     source = "shop/factory.util/ObjMath.py"
     assert db.get(task, source)[0] == os.stat(clone.root / source).st_mtime
+
+
+def test_a_host_without_python_headers_does_not_compile_there(tmp_path):
+    """A Python without `Python.h` (Debian's python3 without python3-dev) is named, with
+    the package that fixes it, and the compile goes to the builder image instead."""
+    from dataclasses import replace
+
+    from axion_build.build.toolchain import host_compile_problem
+
+    assert host_compile_problem(host_interpreter()) == ""
+    bare = replace(host_interpreter(), include=str(tmp_path))
+    assert "python3-dev" in host_compile_problem(bare)
+    assert str(tmp_path) in host_compile_problem(bare)
