@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from registryd import Registry, served_registry
 from axion_build.adapters.oras import oras_binary
 from axion_build.adapters.registry import RegistryClient
 from axion_build.build.artifact import SO_TYPE, layer_of
+from axion_build.build.signkeys import cosign_key_paths, provision_cosign_keys
 from workspace import ran_tasks, registry_workspace
 
 pytestmark = [pytest.mark.e2e,
@@ -32,8 +34,14 @@ def private_registry(tmp_path):
 
 
 def machine(tmp_path: Path, name: str, registry: Registry):
-    """A checkout of the shop app of its own, whose registry is the test's."""
-    return registry_workspace(tmp_path / name, registry.host)
+    """A checkout of the shop app of its own, whose registry is the test's, holding the
+    team's cosign key pair (made once per test): what one signs the others trust."""
+    ws = registry_workspace(tmp_path / name, registry.host)
+    team = tmp_path / "team-keys"
+    provision_cosign_keys(team, "shop", "")
+    for path in cosign_key_paths(team, "shop"):
+        shutil.copy2(path, ws.app / "data.config" / path.name)
+    return ws
 
 
 def compiles(ws) -> dict[str, str]:
@@ -137,3 +145,47 @@ def test_a_second_machine_takes_every_module_from_the_registry(tmp_path, private
     assert done.stderr.count("cannot read") == 1
     assert modules_of(d) == modules_of(a)
     assert "compile:shop:amd64" in ran_tasks(done.stdout)
+
+
+def test_a_planted_module_is_compiled_here_replaced_and_never_shipped(tmp_path,
+                                                                       private_registry):
+    """Someone who can push to the registry but holds no key plants a module, with a record
+    that agrees with itself, under a real module's key: a fresh checkout warns once,
+    compiles that module, and its push replaces the entry with one the team's key signed."""
+    from axion_build.adapters.cosign import run_cosign, sign_command
+    from axion_build.adapters.oras import push_artifact
+    from axion_build.build.artifact import (ARTIFACT_TYPE, KEY_ANNOTATION, RECORD_TYPE,
+                                            Origin, make_record)
+
+    registry, _, _ = private_registry
+    a = machine(tmp_path, "a", registry)
+    pipeline(a)
+    built_here = modules_of(a)
+    key = (a.build / "linux-amd64" / "modules" / "factory.shop" / "ObjCart.so.key").read_text()
+    forged = (a.build / "linux-amd64" / "compiled" / "factory.util" / "ObjMath.so").read_bytes()
+    staging = tmp_path / "forged"
+    staging.mkdir()
+    (staging / "module.so").write_bytes(forged)
+    record = make_record(key, "factory.shop/ObjCart.py", "linux/amd64", forged,
+                         Origin("forged-run", "attacker-host", "2026-12-01T00:00:00Z"))
+    (staging / "record.json").write_text(json.dumps(record))
+    ref = f"{registry.host}/team/shop.modules"
+    digest = push_artifact(f"{ref}:{key}", staging, [("module.so", SO_TYPE),
+                                                     ("record.json", RECORD_TYPE)],
+                           ARTIFACT_TYPE, {KEY_ANNOTATION: key}, plain_http=True)
+    provision_cosign_keys(tmp_path / "attacker", "evil", "")
+    run_cosign(sign_command(tmp_path / "attacker" / "evil_cosign.key", f"{ref}@{digest}",
+                            True), "")
+
+    b = machine(tmp_path, "b", registry)
+    done = pipeline(b)
+    statuses = compiles(b)
+    assert statuses.pop("factory.shop/ObjCart.py") == "compiled"
+    assert set(statuses.values()) == {"registry-cache"}, statuses
+    assert done.stderr.count("not made by a trusted key") == 1
+    assert "forged-run" not in done.stdout + done.stderr
+    assert modules_of(b) == built_here
+    c = machine(tmp_path, "c", registry)
+    pipeline(c)
+    assert set(compiles(c).values()) == {"registry-cache"}
+    assert modules_of(c) == built_here

@@ -43,7 +43,8 @@ def checkout(tmp_path, name: str, registry: Registry):
 
 def share_signing_keys(source, dest) -> None:
     """Give `dest` the cosign key pair of `source`, as a team sharing a registry does:
-    with a pair of its own, `dest`'s push would sign again what `source` signed."""
+    with a pair of its own (and `source`'s public key not in its cache.trusted_keys),
+    `dest` would take nothing `source` signed and build it all again."""
     pairs = (cosign_key_paths(ws.app / "data.config", ws.package) for ws in (source, dest))
     for held, given in zip(*pairs, strict=True):
         shutil.copy2(held, given)

@@ -39,10 +39,12 @@ def registry_flags(insecure: bool) -> list[str]:
     return ["--allow-insecure-registry", "--allow-http-registry"] if insecure else []
 
 
-def sign_command(key: Path, image: str, insecure: bool) -> list[str]:
-    """`cosign sign` of one image by digest with a key pair, no transparency log."""
+def sign_command(key: Path, images: str | list[str], insecure: bool) -> list[str]:
+    """`cosign sign` of one image, or of many in one process, by digest with a key pair,
+    no transparency log."""
+    refs = [images] if isinstance(images, str) else list(images)
     return ["sign", "--key", str(key), "--tlog-upload=false", "--yes",
-            *registry_flags(insecure), image]
+            *registry_flags(insecure), *refs]
 
 
 def attest_command(key: Path, image: str, predicate: Path, kind: str,

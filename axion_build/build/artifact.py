@@ -48,10 +48,12 @@ class Origin:
     run: str
     host: str
     built: str
+    signer: str = ""  # the trusted public key file whose signature the artifact carries
 
     def describe(self) -> str:
-        """`from the registry cache, built by run <guid> on <host>`."""
-        return f"from the registry cache, built by run {self.run or '?'} on {self.host or '?'}"
+        """`from the registry cache, built by run <guid> on <host>, signed by <key>`."""
+        text = f"from the registry cache, built by run {self.run or '?'} on {self.host or '?'}"
+        return text + (f", signed by {self.signer}" if self.signer else "")
 
 
 def make_record(key: str, module: str, platform: str, so_bytes: bytes, origin: Origin) -> dict:

@@ -222,7 +222,7 @@ def publish_compiled(cfg: PackageConfig, platform: str, outputs: list[tuple[str,
                      sources: dict[str, str] | None = None) -> dict:
     """doit action: swap in a complete compiled tree (hard links) and its manifest, once
     the registry cache's pushes of the platform are done."""
-    cached = finish_session(cfg, platform)
+    cached = finish_session(cfg, platform, platform_dir(cfg, platform) / "fetched")
     target = compiled_dir(cfg, platform)
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)

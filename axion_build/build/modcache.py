@@ -6,10 +6,16 @@ at a time in the background, every module the registry holds whose local copy is
 that key; each task waits only for its own module. A module compiled here is pushed in
 the background (`oras push`); the platform's publishing step waits for the pushes.
 
-Never wrong, never stuck: a fetched artifact is used only when every blob matches its
-digest and size and its record matches the key and the `.so`; anything else is a
-warning and a local compile. A registry that cannot be reached or refuses the
-credentials turns that side off for the rest of the run, with one warning.
+Never wrong, never stuck: a fetched artifact is used only when it carries a signature,
+by a key this checkout trusts (its own cosign key, `cache.trusted_keys`), of the very
+manifest read, every blob matches its digest and size and its record matches the key
+and the `.so`; anything else is a warning and a local compile, whose push then replaces
+the entry. A registry that cannot be reached or refuses the credentials turns that side
+off for the rest of the run, with one warning.
+
+Pushed entries are signed in one `cosign sign` of every digest the platform pushed, after
+the pushes: each push notes its digest in a spool file beside the work folder (worker
+processes share it), and an entry a run could not sign is signed by the next.
 """
 
 from __future__ import annotations
@@ -25,11 +31,16 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from axion_build.adapters import transfer
+from axion_build.adapters.cosign import CosignError, run_cosign, sign_command
+from axion_build.adapters.docker import DockerError
 from axion_build.adapters.oras import OrasError, push_artifact
 from axion_build.adapters.registry import RegistryError, client_for, registry_base_url
+from axion_build.adapters.signatures import read_manifest, signer
 from axion_build.build.artifact import (
     ARTIFACT_TYPE,
     KEY_ANNOTATION,
@@ -41,6 +52,12 @@ from axion_build.build.artifact import (
     check_manifest,
     check_record,
     make_record,
+)
+from axion_build.build.signkeys import (
+    cosign_key_paths,
+    key_folder,
+    signing_password,
+    trusted_keys,
 )
 from axion_build.config.model import PackageConfig
 from axion_build.names import module_cache_repository
@@ -68,6 +85,11 @@ def in_worker() -> bool:
 
     main = os.environ.get(ACTIVE_ENV, "")
     return bool(main) and main != str(os.getpid())
+
+
+def spool_of(work_dir: Path) -> Path:
+    """The file listing the entries pushed but not yet signed (`ref@digest` a line)."""
+    return work_dir.parent / "cache-unsigned.txt"
 
 
 def stamp_of(so_file: Path) -> Path:
@@ -105,6 +127,10 @@ class SharedCache:
         # a doit worker process (`doit -n N -P process`) fetches and pushes in the task
         # itself: it may end before a background thread would finish
         self.inline = in_worker()
+        self.keys = trusted_keys(cfg)
+        self.spool = spool_of(work_dir)
+        self.signing_key = cosign_key_paths(key_folder(cfg), cfg.name)[0]
+        self.check_keys()
 
     def warn(self, text: str) -> str:
         """Keep and print one warning."""
@@ -137,15 +163,35 @@ class SharedCache:
         if reason:
             self.warn(f"cannot read {self.where} ({reason}); compiling here")
 
+    def check_keys(self) -> None:
+        """Without a trusted key nothing can be taken, without the signing key nothing
+        worth giving: an unsigned entry is refused everywhere. Said once."""
+        if self.pull and not self.keys:
+            self.pull = False
+            self.warn(f"no trusted public key to check {self.where} with (run 'axion keys "
+                      f"{self.cfg.name}' or list cache.trusted_keys); compiling here")
+        if self.push and not self.signing_key.is_file():
+            self.push = False
+            self.warn(f"no cosign key {self.signing_key} to sign cache entries with: modules "
+                      f"compiled here are not given to {self.where} (run 'axion keys "
+                      f"{self.cfg.name}')")
+
     def fetch(self, key: str) -> tuple[Path, Origin]:
         """Download and check one artifact into the work folder."""
-        manifest, _, _ = self.client.manifest(self.repository, key)
+        manifest, digest = read_manifest(self.client, self.repository, key)
+        if not manifest:
+            raise BadArtifact("the registry no longer holds it")
         so_layer, record_layer = check_manifest(manifest, key)
+        key_file, why = signer(self.client, self.repository, digest, self.keys)
+        if key_file is None:
+            trusted = ", ".join(Path(k.source).name for k in self.keys)
+            raise BadArtifact(f"{why}; trusted: {trusted}")
         so_bytes = self.client.blob(self.repository, so_layer["digest"])
         check_blob(so_layer, so_bytes)
         record_bytes = self.client.blob(self.repository, record_layer["digest"])
         check_blob(record_layer, record_bytes)
-        origin = check_record(record_bytes, so_bytes, key, self.platform)
+        origin = replace(check_record(record_bytes, so_bytes, key, self.platform),
+                         signer=Path(key_file.source).name)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=self.work_dir, suffix=".partial",
                                          delete=False) as out:
@@ -198,9 +244,11 @@ class SharedCache:
         try:
             if not self.push:
                 return
-            self.push_with_retry(key, staging)
+            digest = self.push_with_retry(key, staging)
             with self.lock:  # pushes run in several threads
                 self.counts["pushed"] += 1
+                with self.spool.open("a") as spool:  # signed after the last push
+                    spool.write(f"{self.cfg.registry.url}/{self.repository}@{digest}\n")
         except OrasError as exc:
             stop = unreachable(exc)
             if self.push or not stop:
@@ -211,7 +259,7 @@ class SharedCache:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
-    def push_with_retry(self, key: str, staging: Path) -> None:
+    def push_with_retry(self, key: str, staging: Path) -> str:
         """`oras push`, tried again after a refusal other than "not there".
 
         Two runners uploading the same blob at once can make the registry refuse one
@@ -220,16 +268,16 @@ class SharedCache:
         registry = self.cfg.registry
         for attempt in range(PUSH_TRIES):
             try:
-                push_artifact(f"{registry.url}/{self.repository}:{key}", staging,
+                return push_artifact(f"{registry.url}/{self.repository}:{key}", staging,
                               [("module.so", SO_TYPE), ("record.json", RECORD_TYPE)],
                               ARTIFACT_TYPE, {KEY_ANNOTATION: key},
                               plain_http=registry_base_url(registry).startswith("http:"),
                               username=registry.username, password=registry.password)
-                return
             except OrasError as exc:
                 if attempt + 1 == PUSH_TRIES or unreachable(exc):
                     raise
                 time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def finish(self) -> dict:
         """Wait for the pushes; what the cache did for this platform."""
@@ -241,8 +289,37 @@ class SharedCache:
         for future in self.fetches.values():  # fetched for tasks that did not run
             if future.done() and not future.exception():
                 future.result()[0].unlink(missing_ok=True)
+        signed, why = sign_spooled(self.cfg, self.spool)
+        if why:
+            self.warn(why)
         return {"fetched": self.counts["fetched"], "pushed": self.counts["pushed"],
-                "rejected": len(self.rejected), "warnings": list(self.warnings)}
+                "signed": signed, "rejected": len(self.rejected),
+                "warnings": list(self.warnings)}
+
+
+def sign_spooled(cfg: PackageConfig, spool: Path) -> tuple[int, str]:
+    """Sign every entry the spool lists in one cosign process: (how many, '') or (0, why
+    not, and they stay listed for the next run)."""
+    taken = spool.with_name(f"{spool.name}.{os.getpid()}")
+    try:
+        os.replace(spool, taken)
+    except FileNotFoundError:
+        return 0, ""
+    refs = sorted(set(taken.read_text().split()))
+    key = cosign_key_paths(key_folder(cfg), cfg.name)[0]
+    try:
+        if refs:
+            transfer.login(cfg.registry)  # cosign reads the engine client's credentials
+            run_cosign(sign_command(key, refs, cfg.registry.insecure), signing_password(cfg),
+                       timeout=120 + 2 * len(refs))
+    except (CosignError, DockerError) as exc:
+        with spool.open("a") as back:
+            back.write(taken.read_text())
+        taken.unlink()
+        return 0, (f"{len(refs)} entries pushed to {cfg.registry.url} are not signed ({exc}); "
+                   "other machines compile them, the next run here signs them")
+    taken.unlink()
+    return len(refs), ""
 
 
 def this_origin(package: str) -> Origin:
@@ -281,10 +358,16 @@ def session_for(cfg: PackageConfig, platform: str, work_dir: Path,
         return _SESSIONS[key]
 
 
-def finish_session(cfg: PackageConfig, platform: str) -> dict:
-    """Wait for the platform's pushes and end its cache session; what it did ({} if none)."""
+def finish_session(cfg: PackageConfig, platform: str, work_dir: Path) -> dict:
+    """Wait for the platform's pushes, sign what was pushed (by worker processes too) and
+    end its cache session; what it did ({} if nothing)."""
     from axion_build.records.runstate import RUN_ID_ENV
 
     with _GUARD:
         cache = _SESSIONS.pop((os.environ.get(RUN_ID_ENV, ""), cfg, platform), None)
-    return cache.finish() if cache is not None else {}
+    if cache is not None:
+        return cache.finish()
+    if cache_sides(cfg)[1] and spool_of(work_dir).is_file():
+        signed, why = sign_spooled(cfg, spool_of(work_dir))
+        return {"signed": signed, "warnings": [note(why)] if why else []}
+    return {}

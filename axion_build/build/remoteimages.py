@@ -1,7 +1,11 @@
 """Images the registry already holds: one whose immutable tag `in-<inputs hash>` is in the
-package's repository was built from exactly these inputs on some machine, so it is up to
-date here without building it, and its push has nothing to send. It is not pulled: a
-machine that needs to run it pulls it then.
+package's repository, signed by a trusted key and with a provenance (signed by one) whose
+inputs hash is this checkout's for that target and platform, was built from exactly
+these inputs, so it is up to date here without building it, and its push has nothing
+to send. Anything else under that tag (unsigned, foreign-signed, an older build
+replayed) is said once and built here. A taken image is not pulled: a machine that needs
+to run it pulls it then, by the digest that passed, and tags it only once the secret
+guard passed on it.
 
 The registry is asked once per run and platform, for every image of the package at once
 (concurrently), and only when an image is not current in the engine.
@@ -10,54 +14,78 @@ The registry is asked once per run and platform, for every image of the package 
 from __future__ import annotations
 
 import functools
+import sys
+
+from doit.exceptions import TaskFailed
 
 from axion_build.config.model import PackageConfig, native_platform
-from axion_build.names import extra_tags, image_repository, image_tag, immutable_tag, repository_path
+from axion_build.names import (
+    extra_tags,
+    image_repository,
+    image_tag,
+    immutable_tag,
+    repository_path,
+)
 
 
 @functools.cache
 def registry_held(cfg: PackageConfig, platform: str,
-                  wanted: tuple[tuple[str, str], ...]) -> dict[str, str]:
-    """target → inputs hash of each `(target, inputs)` whose immutable tag the registry
-    holds (native-platform runs that take from the registry cache only; {} when it cannot
-    be asked)."""
+                  wanted: tuple[tuple[str, str], ...]) -> dict[str, tuple[str, str]]:
+    """target → (inputs hash, digest) of each `(target, inputs)` whose immutable tag the
+    registry holds as this build, vouched for by a trusted key (native-platform runs that
+    take from the registry cache only; {} when it cannot be asked)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from axion_build.adapters.registry import RegistryError, manifest_digest
+    from axion_build.adapters.registry import client_for
     from axion_build.build.modcache import cache_sides
+    from axion_build.build.signkeys import trusted_keys
+    from axion_build.build.vouch import tag_problem
 
     if platform != native_platform() or not cfg.registry.url or not cache_sides(cfg)[0]:
         return {}
     wanted = tuple((target, inputs) for target, inputs in wanted if inputs)
+    client, keys = client_for(cfg.registry), trusted_keys(cfg)
 
-    def held(item: tuple[str, str]) -> bool:
+    def held(item: tuple[str, str]) -> tuple[str, str]:
         target, inputs = item
-        try:
-            return bool(manifest_digest(cfg.registry, repository_path(cfg, target),
-                                        immutable_tag(inputs)))
-        except RegistryError:
-            return False
+        return tag_problem(client, repository_path(cfg, target), immutable_tag(inputs), keys,
+                           inputs)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         answers = list(pool.map(held, wanted))
-    return {target: inputs for (target, inputs), ok in zip(wanted, answers, strict=True) if ok}
+    found = {}
+    for (target, inputs), (digest, why) in zip(wanted, answers, strict=True):
+        if digest and not why:
+            found[target] = (inputs, digest)
+        elif digest:
+            warn(f"{image_repository(cfg, target)}:{immutable_tag(inputs)} is not used "
+                 f"({why}); building it here")
+    return found
+
+
+def warn(text: str) -> None:
+    """One warning line of the image stage about the registry."""
+    print(f"axion: WARNING: registry cache: {text}", file=sys.stderr, flush=True)
 
 
 def held_ref(cfg: PackageConfig, target: str, platform: str, inputs: str,
              wanted: tuple[tuple[str, str], ...]) -> str:
-    """`<registry>/<ns>/<pkg>-<target>:in-<hash>` when the registry holds exactly these
-    inputs, else '' (`wanted`: every image's inputs, asked together once)."""
-    if inputs and registry_held(cfg, platform, wanted).get(target) == inputs:
-        return f"{image_repository(cfg, target)}:{immutable_tag(inputs)}"
+    """`<registry>/<ns>/<pkg>-<target>@sha256:…` when the registry holds exactly these
+    inputs as this build, else '' (`wanted`: every image's inputs, asked together once)."""
+    held = registry_held(cfg, platform, wanted).get(target)
+    if inputs and held and held[0] == inputs:
+        return f"{image_repository(cfg, target)}@{held[1]}"
     return ""
 
 
 def take_held(cfg: PackageConfig, target: str, platform: str, facts: dict, ref: str,
-              inputs: str) -> dict:
+              inputs: str) -> dict | TaskFailed:
     """The registry holds this image for these inputs: nothing to build. It is pulled only
     where the engine holds an older build under the tag (this machine runs these images),
     so the local tag never keeps stale content."""
     from axion_build.adapters import docker, transfer
+    from axion_build.build.guard import guard_image
+    from axion_build.build.images import guarded_values
 
     tag = image_tag(cfg, target, platform)
     values = {"image": tag, "inputs": inputs, "cache": f"from the registry cache, as {ref}",
@@ -67,8 +95,14 @@ def take_held(cfg: PackageConfig, target: str, platform: str, facts: dict, ref: 
         return values
     transfer.login(cfg.registry)
     transfer.pull(ref, platform)
-    for name in (tag, *extra_tags(cfg, target, platform)):
-        docker.tag_image(ref, name)
-    docker.remove_image(ref)
+    try:
+        if findings := guard_image(ref, guarded_values(cfg),
+                                   cfg.build_root / "guard-clean-layers.json"):
+            return TaskFailed("secret guard: the registry's image was not tagged here, it "
+                              "must not ship:\n" + "\n".join(map(str, findings)))
+        for name in (tag, *extra_tags(cfg, target, platform)):
+            docker.tag_image(ref, name)
+    finally:
+        docker.remove_image(ref)
     print(f"{tag}: pulled {ref} (the registry holds it; the local tag held an older build)")
     return {**values, "size": docker.image_size(tag)}

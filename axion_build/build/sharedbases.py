@@ -3,36 +3,80 @@ what another machine made from the same recipe, instead of bootstrapping it agai
 
 Each base is pushed as `<registry>/<namespace>/axion.bases/<kind>:<suite>-<arch>-<recipe>`.
 A pulled base keeps its image id (the id is the digest of its config, which the push
-carries), so every inputs hash built on it is the same on every machine, and it counts
-only when its recipe label is the recipe asked for. Any failure means a local bootstrap
-(and a warning), never a failed build.
+carries), so every inputs hash built on it is the same on every machine. It is taken only
+when the manifest under its tag carries a signature by a key this checkout trusts (the
+package's cosign key, `cache.trusted_keys`), pulled by the digest that passed, and counts
+only when its recipe label is the recipe asked for. A base pushed from here is signed
+with the package's key; without that key none is pushed. Any failure means a local
+bootstrap (and a warning), never a failed build.
 """
 
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
-from axion_build.config.model import RegistrySpec
+from axion_build.adapters.cosign import CosignError, run_cosign, sign_command
+from axion_build.adapters.registry import RegistryError, client_for
+from axion_build.adapters.signatures import read_manifest, signer
+from axion_build.build.signkeys import password_of
+from axion_build.config.model import RegistrySpec, SigningSpec
+from axion_build.config.publickeys import KeyFileError, PublicKey, load_public_key
 
 
 @dataclass(frozen=True)
 class BaseShare:
-    """Where bases are shared, and whether this run takes from and gives to it."""
+    """Where bases are shared, whether this run takes from and gives to it, the public
+    keys it trusts and the key it signs with."""
 
     registry: RegistrySpec
     pull: bool
     push: bool
+    trusted: tuple[Path, ...] = ()
+    signing_key: Path | None = None
+    signing: SigningSpec = SigningSpec()
+
+    def keys(self) -> tuple[PublicKey, ...]:
+        """The trusted keys that can be read (validate names the others)."""
+        found = []
+        for path in self.trusted:
+            try:
+                found.append(load_public_key(path))
+            except KeyFileError:
+                continue
+        return tuple(found)
 
 
 def share_of(cfg) -> BaseShare | None:
     """The package's registry as a base share (None when the cache is off both ways)."""
     from axion_build.build.modcache import cache_sides
+    from axion_build.build.signkeys import cosign_key_paths, key_folder
 
     pull, push = cache_sides(cfg)
     if not (pull or push) or not cfg.registry.url:
         return None
-    return BaseShare(cfg.registry, pull, push)
+    private, public = cosign_key_paths(key_folder(cfg), cfg.name)
+    return BaseShare(cfg.registry, pull, push, (public, *cfg.cache.trusted_keys), private,
+                     cfg.signing)
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    """(repository path, tag) of a shared base's reference."""
+    repository, tag = ref.split("/", 1)[1].rsplit(":", 1)
+    return repository, tag
+
+
+def vouched_digest(share: BaseShare, ref: str) -> tuple[str, str]:
+    """(digest, '') of the manifest under `ref` when a trusted key signed it; ('', why not),
+    ('', '') when the registry does not hold it. RegistryError when it cannot be asked."""
+    repository, tag = split_ref(ref)
+    client = client_for(share.registry)
+    manifest, digest = read_manifest(client, repository, tag)
+    if not manifest:
+        return "", ""
+    key, why = signer(client, repository, digest, share.keys())
+    return (digest, "") if key is not None else ("", why)
 
 
 def shared_ref(registry: RegistrySpec, kind: str, suite: str, arch: str, recipe: str) -> str:
@@ -53,7 +97,17 @@ def take_base(image, share: BaseShare | None, label: str) -> bool:
 
     if share is None or not share.pull:
         return False
-    ref = shared_ref(share.registry, image.kind, image.suite, image.arch, image.recipe)
+    tagged = shared_ref(share.registry, image.kind, image.suite, image.arch, image.recipe)
+    try:
+        digest, why = vouched_digest(share, tagged)
+    except RegistryError as exc:
+        warn(f"cannot read {tagged} ({exc}); bootstrapping here")
+        return False
+    if not digest:
+        if why:
+            warn(f"{tagged} is not used ({why}); bootstrapping here")
+        return False
+    ref = f"{tagged.rsplit(':', 1)[0]}@{digest}"  # what was checked is what is pulled
     try:
         transfer.login(share.registry)
         transfer.pull(ref, image.platform)
@@ -68,19 +122,16 @@ def take_base(image, share: BaseShare | None, label: str) -> bool:
         docker.tag_image(ref, image.tag)
     finally:
         docker.remove_image(ref)
-    print(f"bootstrap: {image.tag} pulled from {ref}")
+    print(f"bootstrap: {image.tag} pulled from {tagged}")
     return True
 
 
 def registry_has(share: BaseShare, image) -> bool:
-    """Whether the share holds `image`'s recipe (True when it cannot be asked: a base
-    here is never remade because the registry is away)."""
-    from axion_build.adapters.registry import RegistryError, manifest_digest
-
+    """Whether the share holds `image`'s recipe signed by a trusted key (True when it
+    cannot be asked: a base here is never remade because the registry is away)."""
     ref = shared_ref(share.registry, image.kind, image.suite, image.arch, image.recipe)
-    repository, tag = ref.split("/", 1)[1].rsplit(":", 1)
     try:
-        return bool(manifest_digest(share.registry, repository, tag))
+        return bool(vouched_digest(share, ref)[0])
     except RegistryError:
         return True
 
@@ -108,11 +159,17 @@ def give_base(image, share: BaseShare | None) -> None:
     if share is None or not share.push or registry_has(share, image):
         return
     ref = shared_ref(share.registry, image.kind, image.suite, image.arch, image.recipe)
+    if share.signing_key is None or not share.signing_key.is_file():
+        warn(f"no cosign key {share.signing_key} to sign {ref} with: not pushed, other "
+             "machines bootstrap it themselves")
+        return
     try:
         transfer.login(share.registry)
         docker.tag_image(image.tag, ref)
-        transfer.push_tags(ref, ref.rsplit(":", 1)[0], [ref.rsplit(":", 1)[1]])
-    except docker.DockerError as exc:
-        warn(f"cannot push {ref} ({exc}); other machines bootstrap it themselves")
+        digest = transfer.push_tags(ref, ref.rsplit(":", 1)[0], [ref.rsplit(":", 1)[1]])
+        run_cosign(sign_command(share.signing_key, f"{ref.rsplit(':', 1)[0]}@{digest}",
+                                share.registry.insecure), password_of(share.signing))
+    except (docker.DockerError, CosignError) as exc:
+        warn(f"cannot push or sign {ref} ({exc}); other machines bootstrap it themselves")
     finally:
         docker.remove_image(ref)

@@ -15,7 +15,8 @@ from doit.exceptions import TaskFailed
 
 from axion_build.adapters.cosign import CosignError, generate_command, run_cosign
 from axion_build.build.keys import pair_present
-from axion_build.config.model import PackageConfig
+from axion_build.config.model import PackageConfig, SigningSpec
+from axion_build.config.publickeys import KeyFileError, PublicKey, load_public_key
 
 
 def cosign_key_paths(folder: Path, package: str) -> tuple[Path, Path]:
@@ -31,7 +32,12 @@ def key_folder(cfg: PackageConfig) -> Path:
 def signing_password(cfg: PackageConfig) -> str:
     """The cosign key password: `signing.password` (AXION_SIGNING_PASSWORD), else
     COSIGN_PASSWORD of the environment, else none."""
-    return cfg.signing.password or os.environ.get("COSIGN_PASSWORD", "")
+    return password_of(cfg.signing)
+
+
+def password_of(signing: SigningSpec) -> str:
+    """`signing.password`, else COSIGN_PASSWORD of the environment, else none."""
+    return signing.password or os.environ.get("COSIGN_PASSWORD", "")
 
 
 def provision_cosign_keys(folder: Path, package: str, password: str) -> list[Path]:
@@ -94,3 +100,17 @@ def cosign_keys_action(cfg: PackageConfig) -> TaskFailed | None:
     if not created:
         print(f"{folder}: cosign key pair of {cfg.name} already present, left as it is")
     return None
+
+
+def trusted_keys(cfg: PackageConfig) -> tuple[PublicKey, ...]:
+    """The public keys whose signatures this checkout accepts: its own cosign key (when
+    made) and every `cache.trusted_keys` file; an unusable listed file is left out
+    (validate names it)."""
+    _, own = cosign_key_paths(key_folder(cfg), cfg.name)
+    found = []
+    for path in (own, *cfg.cache.trusted_keys):
+        try:
+            found.append(load_public_key(path))
+        except KeyFileError:
+            continue
+    return tuple(found)

@@ -23,8 +23,12 @@ from pathlib import Path
 
 import Cython
 
-from axion_build.build.cross import (CrossCompiler, builder_headers, find_cross_compiler,
-                                     missing_compiler_warning)
+from axion_build.build.cross import (
+    CrossCompiler,
+    builder_headers,
+    find_cross_compiler,
+    missing_compiler_warning,
+)
 from axion_build.config.model import native_platform
 
 PROBE = (

@@ -119,7 +119,8 @@ def parse_config(doc: Mapping, path: Path) -> PackageConfig:
         ),
         images=ImageSpec(**sections["images"]),
         registry=RegistrySpec(**sections["registry"]),
-        cache=CacheSpec(**sections["cache"]),
+        cache=CacheSpec(**{**sections["cache"], "trusted_keys": tuple(
+            under_cwd(base / str(k)) for k in sections["cache"].get("trusted_keys") or ())}),
         signing=SigningSpec(**sections["signing"]),
         deployment=DeploymentSpec(builder=buildx.get("builder", ""),
                                   endpoint=buildx.get("endpoint", ""), gate=gate,

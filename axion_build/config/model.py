@@ -21,7 +21,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
     "services": "services",
     "registry": {"url": "str", "namespace": "str", "insecure": "bool", "username": "str",
                  "password": "str"},
-    "cache": {"pull": "bool", "push": "bool"},
+    "cache": {"pull": "bool", "push": "bool", "trusted_keys": "list"},
     "signing": {"password": "str"},
     "deployment": {"substrate": "str", "platform": "str",
                    "buildx": {"builder": "str", "endpoint": "str"},
@@ -131,6 +131,9 @@ class CacheSpec:
 
     pull: bool = True
     push: bool | None = None
+    # public keys (besides the package's own cosign key) whose signatures make a cache
+    # entry or an image usable here, e.g. CI's key on a developer's machine
+    trusted_keys: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)

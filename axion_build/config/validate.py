@@ -16,7 +16,8 @@ from axion_build.config.model import PackageConfig
 from axion_build.config.modulenames import clash_problems, python_modules
 from axion_build.config.packages import PACKAGES, config_file, env_snapshot
 from axion_build.config.problems import ConfigError, Problem, line_of
-from axion_build.config.references import app_root_of, file_problems
+from axion_build.config.publickeys import KeyFileError, load_public_key
+from axion_build.config.references import app_root_of, at_item, file_problems
 from axion_build.config.values import SAFE_NAME, section, value_warnings
 
 
@@ -34,6 +35,7 @@ def review(path: Path, environ: Mapping[str, str] | None = None
     problems += clashes
     problems += check_keys(merged, doc, path)
     problems += check_database_url(merged, doc, path, environ)
+    problems += trusted_key_problems(merged, doc, path, environ)
     if not problems:
         cfg = parse_config(merged, path)
         problems += compiled_output_problems(cfg) + emulation_problems(cfg, doc)
@@ -59,6 +61,22 @@ def check_database_url(merged: Mapping, doc: Mapping, path: Path,
                         problem, f"set AXION_DATABASE_URL right or unset it; {URL_FIX}")]
     return [Problem(path, line_of(doc.get("database") or {}, "url"), "database.url",
                     problem, URL_FIX)]
+
+
+def trusted_key_problems(merged: Mapping, doc: Mapping, path: Path,
+                         environ: Mapping[str, str]) -> list[Problem]:
+    """Every `cache.trusted_keys` entry is a readable ECDSA public key file (relative to
+    this config file), never a private key."""
+    listed = section(merged, "cache").get("trusted_keys")
+    problems = []
+    for index, item in enumerate(listed if isinstance(listed, list) else []):
+        try:
+            load_public_key(path.parent / str(item))
+        except KeyFileError as exc:
+            problems.append(at_item(path, doc, environ, ("cache", "trusted_keys"), index,
+                                    str(exc), "list cosign public keys (.pub files), "
+                                    "relative to this config file"))
+    return problems
 
 
 def check_keys(merged: Mapping, doc: Mapping, path: Path) -> list[Problem]:
@@ -145,6 +163,7 @@ def validate_inputs(package: str) -> list[str]:
         files += [cfg.app_root / s.script for s in cfg.services]
         files += [cfg.app_root / cfg.images.requirements_file]
         files += list(key_paths(cfg.app_root / "data.config", cfg.name))
+        files += list(cfg.cache.trusted_keys)
     return [str(f) for f in files if f.is_file()]
 
 

@@ -23,7 +23,6 @@ from axion_build.publish.push import (
     own_build,
     push_ref,
     repository,
-    signed,
 )
 
 
@@ -68,10 +67,24 @@ class ManifestCurrent(OutsideCheck):
         except RegistryError:
             return False
         # the list is signed last, after every platform image and its attestations
-        if not signed(cfg, self.target, digest, attested=False):
-            self.reason = "registry holds this manifest list unsigned"
+        if why := list_vouch_problem(cfg, self.target, digest, inputs):
+            self.reason = f"registry holds {digest[:19]}, not this build vouched for: {why}"
             return False
         return True
+
+
+def list_vouch_problem(cfg: PackageConfig, target: str, digest: str,
+                       inputs: dict[str, str]) -> str:
+    """Why the manifest list `digest` is not this build of each platform's `inputs`, signed
+    and attested by a trusted key ('' when it is)."""
+    from axion_build.build.signkeys import trusted_keys
+    from axion_build.build.vouch import list_problem
+
+    try:
+        return list_problem(client_for(cfg.registry), repository(cfg, target), digest,
+                            trusted_keys(cfg), inputs)
+    except RegistryError as exc:
+        return str(exc)
 
 
 def publish_manifest(cfg: PackageConfig, target: str,

@@ -55,18 +55,19 @@ def own_build(cfg: PackageConfig, target: str, platform: str, facts: dict) -> tu
 
 def local_inputs(cfg: PackageConfig, target: str, platform: str) -> str:
     """Inputs hash of this checkout's local image, else of the image the image stage found
-    in the registry for these inputs ('' when neither)."""
+    in the registry as this build ('' when neither)."""
     image, label = own_build(cfg, target, platform, engine_facts(cfg, platform, "push"))
-    return label if image else held_inputs(cfg, target, platform)
+    return label if image else held_image(cfg, target, platform)[0]
 
 
-def held_inputs(cfg: PackageConfig, target: str, platform: str) -> str:
-    """The inputs hash of `target` when the registry holds its image and the engine not."""
-    return registry_held(cfg, platform, every_expected(cfg, platform)).get(target, "")
+def held_image(cfg: PackageConfig, target: str, platform: str) -> tuple[str, str]:
+    """(inputs hash, digest) of `target` when the registry holds it as this build, vouched
+    for by a trusted key, and the engine not; ('', '') otherwise."""
+    return registry_held(cfg, platform, every_expected(cfg, platform)).get(target, ("", ""))
 
 
 class RegistryCurrent(OutsideCheck):
-    """doit uptodate check: the registry holds this content under both tags."""
+    """doit uptodate check: the registry holds this content under both tags, vouched for."""
 
     reason = "registry lacks this image's content"
 
@@ -74,7 +75,8 @@ class RegistryCurrent(OutsideCheck):
         self.cfg, self.target, self.platform = cfg, target, platform
 
     def check(self) -> bool:
-        """True when `latest` and the immutable tag point at the same digest."""
+        """True when `latest` and the immutable tag point at the same digest, and that
+        digest is this build: signed, attested, its provenance naming these inputs."""
         cfg = self.cfg
         inputs = local_inputs(cfg, self.target, self.platform)
         if not inputs:
@@ -84,26 +86,24 @@ class RegistryCurrent(OutsideCheck):
         pinned = digests.get((repo, immutable_tag(inputs)))
         if not pinned or pinned != digests.get((repo, "latest")):
             return False
-        if not signed(cfg, self.target, pinned):
-            self.reason = "registry holds this image unsigned or without its attestations"
+        if why := vouch_problem(cfg, self.target, pinned, inputs):
+            self.reason = f"registry holds {pinned[:19]}, not this build vouched for: {why}"
             return False
         return True
 
 
-def signed(cfg: PackageConfig, target: str, digest: str, attested: bool = True) -> bool:
-    """Whether the registry holds cosign's signature (and attestations) of `digest`, made
-    with this package's own key."""
-    from axion_build.publish.ownkey import signed_by_own_key
-    from axion_build.publish.supply import SIG_SUFFIXES, cosign_tag
+def vouch_problem(cfg: PackageConfig, target: str, digest: str, inputs: str) -> str:
+    """Why `digest` of `target` in the registry is not this build of `inputs`, signed and
+    attested by a trusted key ('' when it is)."""
+    from axion_build.adapters.registry import client_for
+    from axion_build.build.signkeys import trusted_keys
+    from axion_build.build.vouch import image_problem
 
-    suffixes = SIG_SUFFIXES if attested else SIG_SUFFIXES[:1]
     try:
-        present = all(manifest_digest(cfg.registry, repository(cfg, target),
-                                      cosign_tag(digest, suffix)) for suffix in suffixes)
-    except RegistryError:
-        return False
-    # signed by another checkout's key is not signed here: verify would refuse it
-    return present and signed_by_own_key(cfg, push_ref(cfg, target), digest)
+        return image_problem(client_for(cfg.registry), repository(cfg, target), digest,
+                             trusted_keys(cfg), inputs)
+    except RegistryError as exc:
+        return str(exc)
 
 
 @functools.cache
@@ -152,14 +152,13 @@ def push_target(cfg: PackageConfig, target: str, platform: str) -> dict | TaskFa
     local = image_tag(cfg, target, platform)
     image, inputs = own_build(cfg, target, platform, facts_now(cfg, platform, [target]))
     ref = push_ref(cfg, target)
-    if not image and (held := held_inputs(cfg, target, platform)):
-        moved = point_latest(cfg, ref, immutable_tag(held))
-        if isinstance(moved, TaskFailed):
-            return moved
-        if signed(cfg, target, moved["digest"]):  # with this key, where it was built
-            return {**moved, "signed": "yes"}
-        # built elsewhere and left unsigned: its files are read from the registry's image
-        return with_supply(cfg, target, platform, f"{ref}@{moved['digest']}", moved, started)
+    held, held_digest = held_image(cfg, target, platform)
+    if not image and held:
+        # vouched for by a trusted key in the image stage: `latest` goes to that digest
+        moved = point_latest(cfg, ref, held_digest, immutable_tag(held))
+        if isinstance(moved, TaskFailed) or moved["digest"] == held_digest:
+            return moved if isinstance(moved, TaskFailed) else {**moved, "signed": "yes"}
+        return sign_list(cfg, ref, moved)
     if not image:
         return TaskFailed(not_ours(cfg, local, inputs))
     try:
@@ -190,19 +189,31 @@ def with_supply(cfg: PackageConfig, target: str, platform: str, image: str, push
     return {**pushed, **made}
 
 
-def point_latest(cfg: PackageConfig, ref: str, tag: str) -> dict | TaskFailed:
-    """The registry holds the image (built elsewhere): move `latest` to it there, with
-    nothing pulled or pushed through this engine."""
+def point_latest(cfg: PackageConfig, ref: str, digest: str, tag: str) -> dict | TaskFailed:
+    """The registry holds the image (built elsewhere, vouched for): move `latest` to that
+    digest there, with nothing pulled or pushed through this engine."""
     from axion_build.adapters import docker, transfer
 
     try:
         transfer.login(cfg.registry)
-        digest = transfer.create_manifest_list(ref, ["latest"], [f"{ref}:{tag}"],
+        digest = transfer.create_manifest_list(ref, ["latest"], [f"{ref}@{digest}"],
                                                insecure=cfg.registry.insecure)
     except docker.DockerError as exc:
         return TaskFailed(f"pointing {ref}:latest at {tag} failed: {exc}")
     print(f"{ref}:latest now {tag} ({digest}), which the registry already held")
     return {"pushed": ref, "tag": tag, "digest": digest, "remote": True}
+
+
+def sign_list(cfg: PackageConfig, ref: str, moved: dict) -> dict | TaskFailed:
+    """Sign the list `latest` became over an image vouched for (its only content)."""
+    from axion_build.adapters.cosign import CosignError
+    from axion_build.publish.supply import sign_digest
+
+    try:
+        sign_digest(cfg, ref, moved["digest"])
+    except CosignError as exc:
+        return TaskFailed(f"{ref}@{moved['digest']} was made but not signed: {exc}")
+    return {**moved, "signed": "yes"}
 
 
 def not_ours(cfg: PackageConfig, local: str, label: str) -> str:

@@ -93,11 +93,9 @@ def signing_key(cfg: PackageConfig) -> Path:
 def sign_digest(cfg: PackageConfig, ref: str, digest: str) -> None:
     """Sign `ref@digest` (an image or a manifest list) with the package's cosign key."""
     from axion_build.adapters.cosign import run_cosign, sign_command
-    from axion_build.publish.ownkey import remember_signed
 
     run_cosign(sign_command(signing_key(cfg), f"{ref}@{digest}", cfg.registry.insecure),
                signing_password(cfg))
-    remember_signed(cfg, digest)
 
 
 def publish_supply(cfg: PackageConfig, target: str, platform: str, image: str, ref: str,

@@ -1,22 +1,32 @@
-"""`verify:<package>`: every image of the package in the registry is signed with the
-package's cosign key, carries an SBOM and a provenance attestation for its own digest,
-and its SBOM's compiled modules are the compiled tree's, hash for hash."""
+"""`verify:<package>`: the whole build is in the registry as this checkout would make it.
+
+Every expected image of the package (every target, every platform of a list) is there,
+signed by a trusted key (the package's cosign key, `cache.trusted_keys`), carries an SBOM
+and a provenance attestation about its own digest signed by one, the provenance's inputs
+hash is the hash this checkout computes for that target and platform (and the image's own
+label), and its SBOM's compiled modules are the compiled tree's, hash for hash. The
+signatures are checked in this process, against the registry's bytes."""
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from doit.exceptions import TaskFailed
 
+from axion_build.adapters.registry import RegistryClient, RegistryError, client_for
+from axion_build.adapters.signatures import attested, read_manifest, signer
+from axion_build.build.signkeys import trusted_keys
+from axion_build.build.vouch import (
+    CYCLONEDX,
+    SLSA,
+    attestation_problem,
+    list_problem,
+    recorded_inputs,
+)
 from axion_build.config.model import PackageConfig, native_platform
+from axion_build.config.publickeys import PublicKey
 from axion_build.names import CADDY_TARGET
-from axion_build.publish.ownkey import signature_problem
-
-CYCLONEDX = "https://cyclonedx.org/bom"
-SLSA = "https://slsa.dev/provenance/v0.2"
 
 
 @dataclass(frozen=True)
@@ -31,27 +41,6 @@ class Verdict:
         if not self.failure:
             return f"ok      {self.image}"
         return f"FAILED  {self.image}: {self.failure}"
-
-
-def statements(output: str) -> list[dict]:
-    """The in-toto statements in `cosign verify-attestation` output (DSSE envelopes)."""
-    found = []
-    for line in filter(str.strip, output.splitlines()):
-        envelope = json.loads(line)
-        found.append(json.loads(base64.b64decode(envelope["payload"])))
-    return found
-
-
-def for_digest(found: list[dict], digest: str, predicate_type: str) -> tuple[dict | None, str]:
-    """(the predicate of the statement about `digest`, '') or (None, why there is none)."""
-    wanted = digest.removeprefix("sha256:")
-    typed = [s for s in found if s.get("predicateType") == predicate_type]
-    if not typed:
-        return None, f"no {predicate_type} attestation"
-    for item in typed:
-        if any((s.get("digest") or {}).get("sha256") == wanted for s in item.get("subject", [])):
-            return item.get("predicate") or {}, ""
-    return None, f"the {predicate_type} attestation is about another digest"
 
 
 def module_problem(listed: dict[str, tuple[str, str]], compiled: dict[str, str],
@@ -100,73 +89,71 @@ def sbom_problem(cfg: PackageConfig, target: str, sbom: dict) -> str:
     return module_problem(listed, files, sources)
 
 
-def verify_image(cfg: PackageConfig, target: str, repo: str, ref: str, digest: str,
-                 public: Path) -> str:
-    """Why one image fails verification ('' when it passes)."""
-    from axion_build.adapters.cosign import CosignError, run_cosign, verify_attestation_command
-
-    image, insecure = f"{ref}@{digest}", cfg.registry.insecure
-    if why := signature_problem(public, image, insecure):
+def verify_image(cfg: PackageConfig, target: str, repo: str, digest: str,
+                 keys: tuple[PublicKey, ...], inputs: str | None) -> str:
+    """Why one image fails verification ('' when it passes); `inputs`: the inputs hash its
+    provenance must record (None: any, for an older deployment rolled back to)."""
+    client = client_for(cfg.registry)
+    key, why = signer(client, repo, digest, keys)
+    if key is None:
         return why
-    found: list[dict] = []
-    for kind in ("cyclonedx", "slsaprovenance"):
-        try:
-            found += statements(run_cosign(verify_attestation_command(public, image, kind,
-                                                                      insecure)))
-        except CosignError as exc:
-            return f"no verified {kind} attestation: {exc}"
-    sbom, why = for_digest(found, digest, CYCLONEDX)
-    if sbom is None:
+    found = attested(client, repo, digest, keys)
+    expected = inputs if inputs is not None else recorded(found)
+    if why := attestation_problem(found, expected):
         return why
-    provenance, why = for_digest(found, digest, SLSA)
-    if provenance is None:
-        return why
-    return provenance_problem(cfg, repo, digest, provenance) or sbom_problem(cfg, target, sbom)
+    return (provenance_problem(client, repo, digest, found[SLSA])
+            or sbom_problem(cfg, target, found[CYCLONEDX]))
 
 
-def platform_images(cfg: PackageConfig, repo: str, digest: str) -> list[tuple[str, str]]:
-    """(platform, digest) of each image of a manifest list; [] for a single image."""
-    from axion_build.adapters.registry import client_for, platform_name
-
-    data, _, _ = client_for(cfg.registry).manifest(repo, digest)
-    return [(platform_name(child["platform"]), child["digest"])
-            for child in data.get("manifests") or []
-            if (child.get("platform") or {}).get("os") not in (None, "unknown")]
+def recorded(found: dict[str, dict]) -> str:
+    """The inputs hash the verified provenance records ('' when none)."""
+    return recorded_inputs(found[SLSA]) if SLSA in found else ""
 
 
-def verify_published(cfg: PackageConfig, target: str, repo: str, ref: str, digest: str,
-                     public: Path) -> str:
-    """Why an image, or a manifest list and each of its platform images, fails ('' if none)."""
-    from axion_build.adapters.registry import RegistryError
-
+def verify_published(cfg: PackageConfig, target: str, repo: str, digest: str,
+                     keys: tuple[PublicKey, ...], inputs: dict[str, str] | None) -> str:
+    """Why an image, or a manifest list and each of its platform images, fails ('' if none);
+    `inputs`: platform → the inputs hash this checkout computes (None: not compared)."""
+    client = client_for(cfg.registry)
     try:
-        children = platform_images(cfg, repo, digest)
+        manifest, _ = read_manifest(client, repo, digest)
     except RegistryError as exc:
         return f"cannot read its manifest: {exc}"
-    if not children:
-        return verify_image(cfg, target, repo, ref, digest, public)
-    if why := signature_problem(public, f"{ref}@{digest}", cfg.registry.insecure):
-        return f"manifest list: {why}"
-    for platform, child in children:
-        if why := verify_image(cfg, target, repo, ref, child, public):
+    if "manifests" not in manifest:
+        platform = next(iter(inputs)) if inputs else ""
+        return verify_image(cfg, target, repo, digest, keys,
+                            inputs[platform] if inputs else None)
+    if inputs is not None:
+        if why := list_problem(client, repo, digest, keys, inputs, sbom=False):
+            return why
+    for platform, child in platform_images(manifest):
+        want = inputs.get(platform) if inputs is not None else None
+        if why := verify_image(cfg, target, repo, child, keys, want):
             return f"{platform} image {child}: {why}"
     return ""
 
 
-def provenance_problem(cfg: PackageConfig, repo: str, digest: str, provenance: dict) -> str:
+def platform_images(manifest: dict) -> list[tuple[str, str]]:
+    """(platform, digest) of each image of a manifest list (not its attestations)."""
+    from axion_build.adapters.registry import platform_name
+
+    return [(platform_name(child["platform"]), child["digest"])
+            for child in manifest.get("manifests") or []
+            if (child.get("platform") or {}).get("os") not in (None, "unknown")]
+
+
+def provenance_problem(client: RegistryClient, repo: str, digest: str, provenance: dict) -> str:
     """Why the provenance's inputs hash is not the image's own `org.axion.inputs` label, read
     from the registry's config blob of this very digest ('' when it is)."""
-    from axion_build.adapters.registry import RegistryError, client_for
     from axion_build.build.images import LABEL_INPUTS
 
     inputs = (provenance.get("buildConfig") or {}).get("inputs_hash", "")
     if not inputs:
         return "the provenance records no inputs hash"
     try:
-        client = client_for(cfg.registry)
-        manifest, _, _ = client.manifest(repo, digest)
+        manifest, _ = read_manifest(client, repo, digest)
         config, _ = client.get_json(f"/v2/{repo}/blobs/{manifest['config']['digest']}")
-    except (RegistryError, KeyError, ValueError) as exc:
+    except (RegistryError, KeyError, TypeError, ValueError) as exc:
         return f"cannot read the image's config from the registry: {exc}"
     label = ((((config or {}).get("config") or {}).get("Labels")) or {}).get(LABEL_INPUTS, "")
     if label != inputs:
@@ -175,71 +162,94 @@ def provenance_problem(cfg: PackageConfig, repo: str, digest: str, provenance: d
     return ""
 
 
-def registry_images(cfg: PackageConfig) -> list[tuple[str, str, str, str]]:
-    """(target, repository, reference, digest of `latest`) of every image of the package
-    the registry holds."""
-    from axion_build.adapters.registry import manifest_digest
-    from axion_build.build.images import image_targets
-    from axion_build.publish.push import push_ref, repository
+def expected_inputs(cfg: PackageConfig, target: str) -> dict[str, str]:
+    """platform → the inputs hash this checkout computes for `target` ('' where it cannot:
+    a base image or the build context is missing)."""
+    from axion_build.build.compile import target_platforms
+    from axion_build.build.images import engine_facts, expected_hash
 
-    found = []
-    for target in image_targets(cfg):
-        repo = repository(cfg, target)
-        digest = manifest_digest(cfg.registry, repo, "latest")
-        if digest:
-            found.append((target, repo, push_ref(cfg, target), digest))
+    found = {}
+    for platform in target_platforms(cfg):
+        try:
+            found[platform] = expected_hash(cfg, target, platform, engine_facts(cfg, platform))
+        except (OSError, ValueError):
+            found[platform] = ""
     return found
 
 
-def failures(cfg: PackageConfig, public: Path,
-             images: list[tuple[str, str, str, str]]) -> list[str]:
-    """Why each (target, repository, reference, digest) fails verification ('' where it
-    passes), in their order; the images are verified concurrently."""
-    from concurrent.futures import ThreadPoolExecutor
+def expected_images(cfg: PackageConfig) -> list[tuple[str, str, str, str]]:
+    """(target, repository, reference, digest of `latest`, '' when missing) of every image
+    the package must have in the registry."""
+    from axion_build.build.images import image_targets
+    from axion_build.publish.push import push_ref, repository
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        return list(pool.map(lambda item: verify_published(cfg, *item, public), images))
+    client = client_for(cfg.registry)
+    found = []
+    for target in image_targets(cfg):
+        repo = repository(cfg, target)
+        _, digest = read_manifest(client, repo, "latest")
+        found.append((target, repo, push_ref(cfg, target), digest))
+    return found
+
+
+def whole_build_failure(cfg: PackageConfig, keys: tuple[PublicKey, ...],
+                        item: tuple[str, str, str, str]) -> str:
+    """Why one expected image of the whole build fails ('' when it passes)."""
+    target, repo, _, digest = item
+    if not digest:
+        return "missing from the registry: push it (doit push:" + cfg.name + ")"
+    inputs = expected_inputs(cfg, target)
+    if not all(inputs.values()):
+        return (f"this checkout cannot compute its inputs hash for "
+                f"{', '.join(p for p, h in inputs.items() if not h)} (a base image or the "
+                f"build context is missing): run 'doit pipeline:{cfg.name}' first")
+    return verify_published(cfg, target, repo, digest, keys, inputs)
 
 
 def refusals(cfg: PackageConfig, images: dict[str, str]) -> dict[str, str]:
     """`repo@sha256:…` → why it does not verify, of each of `images` (target → reference)
-    that fails."""
-    from axion_build.build.signkeys import cosign_key_paths, key_folder
+    that fails: signed and attested by a trusted key, its SBOM the compiled tree's (its
+    inputs are not compared: a rollback deploys an older build)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from axion_build.publish.push import repository
 
-    _, public = cosign_key_paths(key_folder(cfg), cfg.name)
-    if not public.is_file():
-        return {image: f"no cosign public key {public} to verify it with"
-                for image in images.values()}
-    items = [(target, repository(cfg, target), *image.rsplit("@", 1))
+    keys = trusted_keys(cfg)
+    if not keys:
+        return {image: "no trusted public key to verify it with (run 'axion keys "
+                       f"{cfg.name}')" for image in images.values()}
+    items = [(target, repository(cfg, target), image.rsplit("@", 1)[1], image)
              for target, image in images.items()]
-    return {f"{ref}@{digest}": why
-            for (_, _, ref, digest), why in zip(items, failures(cfg, public, items), strict=True)
-            if why}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(lambda i: verify_published(cfg, i[0], i[1], i[2], keys, None),
+                                items))
+    return {image: why for (_, _, _, image), why in zip(items, answers, strict=True) if why}
 
 
 def verify_package(cfg: PackageConfig) -> TaskFailed | None:
-    """doit action: verify every image of the package; one line per image."""
-    from axion_build.adapters.registry import RegistryError
-    from axion_build.build.signkeys import cosign_key_paths, key_folder
+    """doit action: verify every expected image of the package; one line per image."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    _, public = cosign_key_paths(key_folder(cfg), cfg.name)
-    if not public.is_file():
-        return TaskFailed(f"no cosign public key {public}: run 'axion keys {cfg.name}' and "
-                          "push, or restore the key the images were signed with")
+    keys = trusted_keys(cfg)
+    if not keys:
+        return TaskFailed(f"verify {cfg.name}: no trusted public key: run 'axion keys "
+                          f"{cfg.name}' and push, or restore the key the images were signed "
+                          "with")
     try:
-        images = registry_images(cfg)
+        images = expected_images(cfg)
     except RegistryError as exc:
         return TaskFailed(f"verify {cfg.name}: {exc}")
-    if not images:
+    if not any(digest for *_, digest in images):
         return TaskFailed(f"verify {cfg.name}: the registry {cfg.registry.url} holds no image "
                           f"of it under {cfg.registry.namespace}/: push first")
-    verdicts = [Verdict(f"{ref}:latest@{digest}", why) for (_, _, ref, digest), why
-                in zip(images, failures(cfg, public, images), strict=True)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(lambda item: whole_build_failure(cfg, keys, item), images))
+    verdicts = [Verdict(f"{ref}:latest" + (f"@{digest}" if digest else ""), why)
+                for (_, _, ref, digest), why in zip(images, answers, strict=True)]
     for verdict in verdicts:
         print(verdict.line())
     failed = [v for v in verdicts if v.failure]
     if failed:
-        return TaskFailed("verification failed for "
-                          + "; ".join(f"{v.image}: {v.failure}" for v in failed))
+        return TaskFailed(f"verification failed for {len(failed)} of {len(verdicts)} "
+                          "images: " + "; ".join(f"{v.image}: {v.failure}" for v in failed))
     return None

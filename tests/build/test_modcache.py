@@ -8,6 +8,7 @@ import hashlib
 import json
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from axion_build.adapters.registry import client_for
 from axion_build.build import artifact
 from axion_build.build.artifact import BadArtifact, Origin, module_key, shared_key
 from axion_build.build.modcache import SharedCache, stamp_of
+from axion_build.build.signkeys import provision_cosign_keys
 from axion_build.config.model import CacheSpec, CompileSpec, PackageConfig
 from axion_build.names import module_cache_repository
 from tests.registryd import Registry, crypt, free_port, start_registry
@@ -35,10 +37,15 @@ def so_bytes(seed: str, size: int = 4096) -> bytes:
 
 
 def package(tmp_path: Path, registry: Registry, **cache) -> PackageConfig:
+    """The package of every machine of a test: one cosign key pair in its data.config/."""
+    provision_cosign_keys(tmp_path / "data.config", "cachepkg", "")
     return PackageConfig(name="cachepkg", path=tmp_path / "cachepkg.yaml", app_root=tmp_path,
                          build_root=tmp_path / "build", services=(),
                          compile=CompileSpec(("factory.x",)), registry=registry.spec(),
                          cache=CacheSpec(**cache))
+
+
+SIGNED = replace(ORIGIN, signer="cachepkg_cosign.pub")  # an entry taken, as the taker says
 
 
 def machine(tmp_path: Path, name: str, cfg: PackageConfig, modules: dict[str, bytes], *,
@@ -133,7 +140,7 @@ def test_what_one_machine_pushes_another_takes_with_who_built_it(registry, tmp_p
     requests_before = time.monotonic()
     for key, content in modules.items():
         origin, warning = b.take(key, b_paths[key])
-        assert (origin, warning) == (ORIGIN, "")
+        assert (origin, warning) == (SIGNED, "")
         assert b_paths[key].read_bytes() == content
         assert stamp_of(b_paths[key]).read_text() == key
     assert time.monotonic() - requests_before < 30
@@ -174,9 +181,16 @@ def test_tampered_truncated_or_mismatched_artifacts_are_compiled_here(served, tm
     (staging / "record.json").write_text(json.dumps(fake_record))
     from axion_build.adapters.oras import push_artifact
 
-    push_artifact(f"{cfg.registry.url}/{repository}:{keys[2]}", staging,
-                  [("module.so", artifact.SO_TYPE), ("record.json", artifact.RECORD_TYPE)],
-                  artifact.ARTIFACT_TYPE, {artifact.KEY_ANNOTATION: keys[2]}, plain_http=True)
+    from axion_build.adapters.cosign import run_cosign, sign_command
+
+    ref = f"{cfg.registry.url}/{repository}"
+    digest = push_artifact(f"{ref}:{keys[2]}", staging,
+                           [("module.so", artifact.SO_TYPE), ("record.json", artifact.RECORD_TYPE)],
+                           artifact.ARTIFACT_TYPE, {artifact.KEY_ANNOTATION: keys[2]},
+                           plain_http=True)
+    # signed with the package's key, still refused: its record is for another key
+    run_cosign(sign_command(tmp_path / "data.config" / "cachepkg_cosign.key",
+                            f"{ref}@{digest}", True), "")
 
     b, b_paths = machine(tmp_path, "b", cfg, modules)
     reasons = []
@@ -195,7 +209,7 @@ def test_tampered_truncated_or_mismatched_artifacts_are_compiled_here(served, tm
         compile_here(b, key, b_paths[key], modules[key])
     assert b.finish()["pushed"] == 3
     d, d_paths = machine(tmp_path, "d", cfg, modules)
-    assert d.take(keys[2], d_paths[keys[2]]) == (ORIGIN, "")
+    assert d.take(keys[2], d_paths[keys[2]]) == (SIGNED, "")
     assert d_paths[keys[2]].read_bytes() == modules[keys[2]]
     for key in keys[:2]:
         origin, warning = d.take(key, d_paths[key])
@@ -231,9 +245,10 @@ def test_credentials_are_used_and_a_refusal_is_a_warning(tmp_path):
         modules = {"c" * 64: so_bytes("c")}
         a, a_paths = machine(tmp_path, "a", package(tmp_path, good), modules, pull=False)
         compile_here(a, "c" * 64, a_paths["c" * 64], modules["c" * 64])
-        assert a.finish() == {"fetched": 0, "pushed": 1, "rejected": 0, "warnings": []}
+        assert a.finish() == {"fetched": 0, "pushed": 1, "signed": 1, "rejected": 0,
+                              "warnings": []}
         b, b_paths = machine(tmp_path, "b", package(tmp_path, good), modules)
-        assert b.take("c" * 64, b_paths["c" * 64]) == (ORIGIN, "")
+        assert b.take("c" * 64, b_paths["c" * 64]) == (SIGNED, "")
         wrong = Registry(url, "builder", "not-the-password-at-all")
         c, c_paths = machine(tmp_path, "c", package(tmp_path, wrong), modules)
         assert c.take("c" * 64, c_paths["c" * 64]) == (None, "")
@@ -261,4 +276,111 @@ def test_two_machines_writing_one_key_at_once_leave_one_valid_artifact(registry,
     assert [c.finish()["pushed"] for c, _ in caches] == [1, 1]
     reader, paths = machine(tmp_path, "reader", cfg, {key: content})
     origin, warning = reader.take(key, paths[key])
-    assert origin == ORIGIN and warning == "" and paths[key].read_bytes() == content
+    assert origin == SIGNED and warning == "" and paths[key].read_bytes() == content
+
+
+def plant(cfg: PackageConfig, tmp_path: Path, key: str, content: bytes,
+          attacker_key: Path | None) -> str:
+    """What someone who can push to the registry but holds no key of the package does: a
+    self-consistent artifact (right key, platform, sha256 and size) under `key`, signed
+    with a key of their own when given; its digest."""
+    from axion_build.adapters.cosign import run_cosign, sign_command
+    from axion_build.adapters.oras import push_artifact
+
+    staging = tmp_path / f"forged-{key[:8]}"
+    staging.mkdir()
+    (staging / "module.so").write_bytes(content)
+    forged = Origin("forged-run", "attacker-host", "2026-12-01T00:00:00Z")
+    record = artifact.make_record(key, "factory.x/portmap.py", PLATFORM, content, forged)
+    (staging / "record.json").write_text(json.dumps(record))
+    ref = f"{cfg.registry.url}/{module_cache_repository(cfg)}"
+    digest = push_artifact(f"{ref}:{key}", staging,
+                           [("module.so", artifact.SO_TYPE), ("record.json", artifact.RECORD_TYPE)],
+                           artifact.ARTIFACT_TYPE, {artifact.KEY_ANNOTATION: key},
+                           plain_http=True)
+    if attacker_key is not None:
+        run_cosign(sign_command(attacker_key, f"{ref}@{digest}", True), "")
+    return digest
+
+
+@needs_oras
+def test_a_planted_module_is_never_used_and_the_local_push_replaces_it(registry, tmp_path):
+    cfg = package(tmp_path, registry)
+    attacker = tmp_path / "attacker"
+    provision_cosign_keys(attacker, "evil", "")
+    keys = [hashlib.sha256(f"planted{i}-{tmp_path}".encode()).hexdigest() for i in range(2)]
+    real = {key: so_bytes(f"real-{key}") for key in keys}
+    plant(cfg, tmp_path, keys[0], so_bytes("forged-0"), None)  # unsigned
+    plant(cfg, tmp_path, keys[1], so_bytes("forged-1"), attacker / "evil_cosign.key")
+
+    b, b_paths = machine(tmp_path, "b", cfg, real)
+    reasons = []
+    for key in keys:
+        origin, warning = b.take(key, b_paths[key])
+        assert origin is None and not b_paths[key].exists()
+        reasons.append(warning)
+        compile_here(b, key, b_paths[key], real[key])
+    assert "it is not signed" in reasons[0] and "compiled here" in reasons[0]
+    assert "not made by a trusted key; trusted: cachepkg_cosign.pub" in reasons[1]
+    done = b.finish()
+    assert done["rejected"] == 2 and done["pushed"] == 2 and done["signed"] == 2
+
+    c, c_paths = machine(tmp_path, "c", cfg, real)
+    for key in keys:
+        origin, warning = c.take(key, c_paths[key])
+        assert (origin, warning) == (SIGNED, "")
+        assert c_paths[key].read_bytes() == real[key]
+
+
+@needs_oras
+def test_a_key_listed_in_trusted_keys_is_trusted_and_only_there(registry, tmp_path):
+    ci_root, laptop_root, other_root = (tmp_path / n for n in ("ci", "laptop", "other"))
+    for root in (ci_root, laptop_root, other_root):
+        root.mkdir()
+    ci = package(ci_root, registry)
+    key = hashlib.sha256(f"ci-built-{tmp_path}".encode()).hexdigest()
+    content = so_bytes(key)
+    a, a_paths = machine(ci_root, "a", ci, {key: content}, pull=False)
+    compile_here(a, key, a_paths[key], content)
+    assert a.finish()["signed"] == 1
+
+    laptop = package(laptop_root, registry,
+                     trusted_keys=(ci_root / "data.config" / "cachepkg_cosign.pub",))
+    b, b_paths = machine(laptop_root, "b", laptop, {key: content}, push=False)
+    origin, warning = b.take(key, b_paths[key])
+    assert warning == "" and origin is not None and origin.signer == "cachepkg_cosign.pub"
+    assert b_paths[key].read_bytes() == content
+    # a checkout with a key of its own that does not list CI's compiles it itself
+    other = package(other_root, registry)
+    c, c_paths = machine(other_root, "c", other, {key: content}, push=False)
+    origin, warning = c.take(key, c_paths[key])
+    assert origin is None and "not made by a trusted key" in warning
+
+
+@needs_oras
+def test_a_run_signs_its_pushes_in_one_cosign_process(registry, tmp_path, monkeypatch):
+    from axion_build.adapters.signatures import signer
+    from axion_build.build import modcache
+    from axion_build.build.signkeys import trusted_keys
+
+    calls = []
+    real_run = modcache.run_cosign
+
+    def counted(args, *rest, **kwargs):
+        calls.append(args[0])
+        return real_run(args, *rest, **kwargs)
+
+    monkeypatch.setattr(modcache, "run_cosign", counted)
+    cfg = package(tmp_path, registry)
+    modules = {hashlib.sha256(f"batch{i}-{tmp_path}".encode()).hexdigest(): so_bytes(f"b{i}")
+               for i in range(10)}
+    a, a_paths = machine(tmp_path, "a", cfg, modules, pull=False)
+    for key, content in modules.items():
+        compile_here(a, key, a_paths[key], content)
+    done = a.finish()
+    assert done["pushed"] == 10 and done["signed"] == 10 and calls == ["sign"]
+    assert not (tmp_path / "a" / "cache-unsigned.txt").exists()
+    client, repository = client_for(cfg.registry), module_cache_repository(cfg)
+    for key in modules:
+        digest = client.manifest(repository, key)[1]
+        assert signer(client, repository, digest, trusted_keys(cfg))[0] is not None

@@ -26,11 +26,13 @@ from axion_build.build.images import LABEL_BASES, LABEL_INPUTS
 from axion_build.build.keys import key_paths
 from axion_build.build.signkeys import cosign_key_paths, provision_cosign_keys
 from axion_build.config.model import RegistrySpec
+from axion_build.names import immutable_tag
 from axion_build.publish.provenance import REDACTED
 from axion_build.publish.sbom import dpkg_packages, python_distributions
 from axion_build.publish.sbomdoc import component_counts, module_hashes, schema_problems
 from axion_build.publish.supply import cosign_tag
-from axion_build.publish.verify import for_digest, module_problem
+from axion_build.build.vouch import CYCLONEDX, SLSA, attestation_problem
+from axion_build.publish.verify import module_problem
 from workspace import ran_tasks, registry_workspace, uptodate_tasks
 
 PASSWORD = "cosign-pass-7f3a91"
@@ -92,12 +94,19 @@ def test_module_problem_names_each_difference(listed, expected):
     assert (expected in problem) if expected else problem == ""
 
 
-def test_an_attestation_counts_only_for_its_own_digest():
-    about = [{"predicateType": "t", "subject": [{"digest": {"sha256": "aa"}}],
-              "predicate": {"x": 1}}]
-    assert for_digest(about, "sha256:aa", "t") == ({"x": 1}, "")
-    assert for_digest(about, "sha256:bb", "t")[1] == "the t attestation is about another digest"
-    assert for_digest(about, "sha256:aa", "u")[1] == "no u attestation"
+@pytest.mark.parametrize(("found", "expected"), [
+    ({SLSA: {"buildConfig": {"inputs_hash": "a" * 64}}, CYCLONEDX: {}}, ""),
+    ({CYCLONEDX: {}}, "no provenance attestation signed by a trusted key"),
+    ({SLSA: {"buildConfig": {"inputs_hash": "a" * 64}}}, "no SBOM attestation signed by a "
+     "trusted key"),
+    ({SLSA: {"buildConfig": {"inputs_hash": "b" * 64}}, CYCLONEDX: {}},
+     f"its provenance records inputs {'b' * 16}, this checkout's are {'a' * 16}: an older "
+     "or another build"),
+    ({SLSA: {}, CYCLONEDX: {}}, f"its provenance records inputs (none), this checkout's are "
+     f"{'a' * 16}: an older or another build"),
+])
+def test_attestations_vouch_only_for_this_checkouts_inputs(found, expected):
+    assert attestation_problem(found, "a" * 64) == expected
 
 
 @needs_cosign
@@ -310,29 +319,191 @@ def test_the_scaffold_pins_every_image_to_the_digest_pushed_and_signed(published
 
 
 @pytest.mark.e2e
-def test_images_signed_with_another_key_are_signed_again_with_this_one(published,
-                                                                       tmp_path):
-    """A second checkout, with a cosign key pair of its own, pushing to the same namespace:
-    it builds nothing the registry holds, signs and attests those digests with its key, and
-    both checkouts' `verify` pass; its next push asks cosign nothing."""
-    digests = {t: latest(published, t) for t in TARGETS}
+def test_another_checkouts_key_is_trusted_only_when_listed(published, tmp_path):
+    """A checkout that lists the first's public key in cache.trusted_keys takes the first's
+    images unbuilt; one with a cosign key pair of its own that does not list it takes
+    nothing the first signed: it builds the images itself and signs them with its key."""
+    def forget_local():  # the engine's own copies would make the images current
+        for target in ("shop", "stock"):
+            subprocess.run(["docker", "rmi", f"axion-shop:{target}"], capture_output=True)
+
+    forget_local()
+    third = registry_workspace(tmp_path / "third", REGISTRY, published.namespace)
+    shared = cosign_key_paths(published.app / "data.config", "shop")[1]
+    with third.config_file.open("a") as config:
+        config.write(f"cache:\n  trusted_keys: [{shared}]\n")
+    took = third.doit("image:shop", check=True, AXION_SIGNING_PASSWORD=PASSWORD)
+    assert "axion-shop:stock: the registry holds it" in took.stdout
+    assert "image:shop:stock" in ran_tasks(took.stdout)  # it ran, and built nothing
+    done = verify(third)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert latest(published, "stock") in done.stdout
+
+    forget_local()
     other = registry_workspace(tmp_path / "other", REGISTRY, published.namespace)
     first = other.doit("push:shop", check=True, AXION_SIGNING_PASSWORD=PASSWORD)
     keys = [cosign_key_paths(ws.app / "data.config", "shop")[1].read_bytes()
             for ws in (published, other)]
     assert keys[0] != keys[1]
-    assert {t: latest(published, t) for t in TARGETS} == digests  # nothing built anew
-    assert {f"push:shop:{t}" for t in TARGETS} <= set(ran_tasks(first.stdout))
-    for ws in (other, published):
-        done = verify(ws)
-        assert done.returncode == 0, done.stdout + done.stderr
-        for target, digest in digests.items():
-            assert (f"ok      {REGISTRY}/{published.namespace}/shop-{target}:latest@{digest}"
-                    in done.stdout)
-    remembered = {p.name.split(".")[0] for p in (other.build / "signed").iterdir()}
-    assert {d.replace(":", "-") for d in digests.values()} <= remembered
-    again = other.doit("push:shop", check=True, AXION_SIGNING_PASSWORD=PASSWORD)
-    assert {f"push:shop:{t}" for t in TARGETS} <= set(uptodate_tasks(again.stdout))
+    output = first.stdout + first.stderr
+    assert "image:shop:stock" in ran_tasks(first.stdout)
+    assert "its signature is not made by a trusted key); building it here" in output
+    assert "the registry holds it" not in output
+    done = verify(other)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # what the other checkout built from the same inputs, the first signs when it pushes
+    push(published)
+    done = verify(published)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+# --- someone who can push to the registry but holds no key of the package -------------
+
+MANIFEST_TYPES = ("application/vnd.docker.distribution.manifest.v2+json",
+                  "application/vnd.oci.image.manifest.v1+json")
+
+
+def put_manifest(repo: str, source: str, tag: str) -> str:
+    """Put the manifest `repo@source` (or `repo:source`) under `tag` too; its digest."""
+    request = urllib.request.Request(f"http://{REGISTRY}/v2/{repo}/manifests/{source}",
+                                     headers={"Accept": ", ".join(MANIFEST_TYPES)})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        body, kind = response.read(), response.headers["Content-Type"]
+    put = urllib.request.Request(f"http://{REGISTRY}/v2/{repo}/manifests/{tag}", data=body,
+                                 method="PUT", headers={"Content-Type": kind})
+    urllib.request.urlopen(put, timeout=10).close()
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def delete_manifest(repo: str, reference: str) -> None:
+    """Delete a manifest (and so every tag on it) from the registry."""
+    digest = RegistryClient(f"http://{REGISTRY}").manifest(repo, reference)[1]
+    request = urllib.request.Request(f"http://{REGISTRY}/v2/{repo}/manifests/{digest}",
+                                     method="DELETE")
+    urllib.request.urlopen(request, timeout=10).close()
+
+
+def stock_inputs() -> str:
+    from axion_build.adapters import docker
+
+    return docker.inspect_image("axion-shop:stock")["Config"]["Labels"][LABEL_INPUTS]
+
+
+def push(ws):
+    done = ws.doit("push:shop", check=True, AXION_SIGNING_PASSWORD=PASSWORD)
+    return done.stdout + done.stderr
+
+
+@pytest.fixture
+def older_stock(published):
+    """A signed build of stock from other inputs than this checkout's (its script edited,
+    pushed, then the edit undone): (its digest, this checkout's inputs hash)."""
+    script = published.app / "ServeStock.py"
+    original = script.read_text()
+    script.write_text(original + "\n# an older release\n")
+    try:
+        push(published)
+        older = latest(published, "stock")
+    finally:
+        script.write_text(original)
+    published.doit("image:shop", check=True)
+    return older, stock_inputs()
+
+
+@pytest.mark.e2e
+def test_a_replayed_older_build_fails_verify_is_rebuilt_and_repaired(published, older_stock,
+                                                                      tmp_path):
+    older, inputs = older_stock
+    repo = f"{published.namespace}/shop-stock"
+    for tag in (immutable_tag(inputs), "latest"):
+        put_manifest(repo, older, tag)
+    done = verify(published)
+    assert done.returncode != 0
+    assert (f"FAILED  {REGISTRY}/{repo}:latest@{older}: its provenance records inputs "
+            in done.stdout and f"this checkout's are {inputs[:16]}" in done.stdout)
+    assert f"ok      {REGISTRY}/{published.namespace}/shop-shop:latest@" in done.stdout
+    # a fresh checkout, with nothing of it in the engine, does not take the replay
+    subprocess.run(["docker", "rmi", "axion-shop:stock"], capture_output=True)
+    fresh = registry_workspace(tmp_path / "fresh", REGISTRY, published.namespace)
+    fresh_keys = fresh.app / "data.config"
+    for path in cosign_key_paths(published.app / "data.config", "shop"):
+        shutil.copy2(path, fresh_keys / path.name)
+    built = fresh.doit("image:shop", check=True)
+    assert "image:shop:stock" in ran_tasks(built.stdout)
+    assert "an older or another build); building it here" in built.stdout + built.stderr
+    assert stock_inputs() == inputs
+    # the push here sees the registry is not this build, and pushes it again
+    output = push(published)
+    assert "push:shop:stock" in ran_tasks(output)
+    assert latest(published, "stock") != older
+    assert verify(published).returncode == 0
+
+
+@pytest.mark.e2e
+def test_a_foreign_image_under_this_builds_tag_is_never_taken_nor_signed(published, tmp_path):
+    from axion_build.adapters.cosign import CosignError, run_cosign, verify_command
+
+    inputs, repo = stock_inputs(), f"{published.namespace}/shop-stock"
+    foreign = f"{REGISTRY}/{repo}:planted"
+    subprocess.run(["docker", "tag", base_runtime(), foreign], check=True)
+    subprocess.run(["docker", "push", foreign], capture_output=True, check=True)
+    planted = put_manifest(repo, "planted", "latest")
+    put_manifest(repo, planted, immutable_tag(inputs))
+    subprocess.run(["docker", "rmi", "axion-shop:stock"], capture_output=True)
+    built = published.doit("image:shop", check=True)
+    assert "image:shop:stock" in ran_tasks(built.stdout)
+    assert "(it is not signed); building it here" in built.stdout + built.stderr
+    output = push(published)
+    assert "push:shop:stock" in ran_tasks(output)
+    assert latest(published, "stock") != planted
+    public = cosign_key_paths(published.app / "data.config", "shop")[1]
+    with pytest.raises(CosignError):
+        run_cosign(verify_command(public, f"{REGISTRY}/{repo}@{planted}", True))
+    assert verify(published).returncode == 0
+
+
+def base_runtime() -> str:
+    from tests.conftest import BASE_IMAGES
+
+    return BASE_IMAGES[0]
+
+
+@pytest.mark.e2e
+def test_verify_names_an_image_missing_from_the_registry(published):
+    repo = f"{published.namespace}/shop-caddy"
+    delete_manifest(repo, "latest")
+    done = verify(published)
+    assert done.returncode != 0
+    assert (f"FAILED  {REGISTRY}/{repo}:latest: missing from the registry" in done.stdout)
+    assert done.stdout.count("ok      ") == len(TARGETS) - 1
+    assert "push:shop:caddy" in ran_tasks(push(published))
+    assert verify(published).returncode == 0
+
+
+@pytest.mark.e2e
+def test_foreign_attestations_fail_verify_and_the_push_attests_again(published, tmp_path):
+    from axion_build.adapters.cosign import attest_command, run_cosign
+
+    repo, digest = f"{published.namespace}/shop-shop", latest(published, "shop")
+    delete_manifest(repo, cosign_tag(digest, ".att"))
+    provision_cosign_keys(tmp_path / "attacker", "evil", "")
+    predicate = tmp_path / "provenance.json"
+    statement = json.loads((published.build / "linux-amd64" / "supply"
+                            / "shop.provenance.json").read_text())
+    predicate.write_text(json.dumps(statement["predicate"]))
+    image = f"{REGISTRY}/{repo}@{digest}"
+    for kind, path in (("slsaprovenance", predicate),
+                       ("cyclonedx", published.build / "linux-amd64" / "supply"
+                        / "shop.cdx.json")):
+        run_cosign(attest_command(tmp_path / "attacker" / "evil_cosign.key", image, path,
+                                  kind, True), "")
+    done = verify(published)
+    assert done.returncode != 0
+    assert (f"FAILED  {REGISTRY}/{repo}:latest@{digest}: no provenance attestation signed "
+            "by a trusted key") in done.stdout
+    assert "push:shop:shop" in ran_tasks(push(published))
+    assert latest(published, "shop") == digest
+    assert verify(published).returncode == 0
 
 
 @pytest.mark.e2e
@@ -363,7 +534,7 @@ def test_another_image_pushed_under_a_signed_tag_fails_verify_naming_it(publishe
     assert digest == latest(published, "stock")
     done = verify(published)
     assert done.returncode != 0
-    assert f"FAILED  {ref}@{digest}: signature not verified" in done.stdout
+    assert f"FAILED  {ref}@{digest}: it is not signed" in done.stdout
     assert f"ok      {REGISTRY}/{published.namespace}/shop-shop:latest@" in done.stdout
 
 
@@ -379,4 +550,4 @@ def test_an_image_whose_signature_is_gone_is_refused(published):
     assert cosign_tag(digest, ".sig") not in client.tags(repo)
     done = verify(published)
     assert done.returncode != 0
-    assert f"FAILED  {REGISTRY}/{repo}:latest@{digest}: signature not verified" in done.stdout
+    assert f"FAILED  {REGISTRY}/{repo}:latest@{digest}: it is not signed" in done.stdout
