@@ -24,7 +24,7 @@ from axion_build.build.freshness import OutsideCheck
 from axion_build.build.guard import guard_image, key_material
 from axion_build.build.keys import key_paths
 from axion_build.build.modcache import cache_sides
-from axion_build.build.remoteimages import held_ref, take_held
+from axion_build.build.remoteimages import held_ref, registry_held, take_held
 from axion_build.config.model import PackageConfig, native_platform
 from axion_build.names import (
     CADDY_TARGET,
@@ -166,10 +166,14 @@ class ImageCurrent(OutsideCheck):
 
     def __call__(self, task, values) -> bool:
         """Current in the engine, or taken from the registry for these very inputs by this
-        task's last run (the registry's immutable tags never change content)."""
+        task's last run and still held there as this build, vouched for (anyone who can
+        push may have replaced what the tag holds since)."""
         if self.check():
             return True
-        return bool(self.expected) and values.get("_remote") == self.expected
+        if not self.expected or values.get("_remote") != self.expected:
+            return False
+        held = registry_held(self.cfg, self.platform, every_expected(self.cfg, self.platform))
+        return held.get(self.target, ("", ""))[0] == self.expected
 
     def check(self) -> bool:
         """True when the label matches; asked once per run for all images of a package."""
