@@ -13,6 +13,7 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
+from axion_build.build.freshness import NamedCheck
 from axion_build.build.secretscan import PEM_PRIVATE, what_in
 from axion_build.config.model import PackageConfig
 
@@ -91,3 +92,27 @@ def generated_problem(c_file: Path, source: Path, secrets: tuple[bytes, ...]) ->
         return ""
     return (f"{c_file}:{line}: secret guard: {what} in the C generated from {source} "
             "(it would ship in the compiled .so)")
+
+
+class SecretsUnchanged(NamedCheck):
+    """doit uptodate check: the secrets a module's source was searched for are the ones
+    configured now, so a new password or key is searched for in every module again.
+
+    Evaluated lazily when the task is selected; one check serves every module task of a
+    package, and saves a digest naming the secrets (never the secrets themselves).
+    """
+
+    reason = "the configured secrets or keys searched for changed"
+
+    def __init__(self, cfg: PackageConfig):
+        self.cfg, self.current = cfg, ""
+
+    def __call__(self, task, values) -> bool:
+        """True when the saved digest equals the current one."""
+        from axion_build.build.guard import secrets_key
+
+        if not self.current:
+            self.current = secrets_key(shipped_secrets(self.cfg))
+        digest = self.current
+        task.value_savers.append(lambda: {"_secrets": digest})
+        return values.get("_secrets") == digest

@@ -148,8 +148,14 @@ def test_the_compile_stage_refuses_modules_holding_keys_or_secrets(base_images, 
     assert not (ws.build / "linux-amd64" / "compiled.json").exists()
     (util / "ObjForeign.py").write_text("KEY = ''\n")
     (util / "ObjOwnKey.py").unlink()
-    (util / "ObjDbPass.py").write_text("def connect():\n    return {}\n")
+    (util / "ObjDbPass.py").write_text("def connect():\n    return {'x': 'rotated-9e1f77c2'}\n")
     assert "compile:shop:amd64" in ran_tasks(ws.doit("compile:shop", check=True).stdout)
+    # a module compiled before its string became a configured secret is searched again
+    ws.config_file.write_text(ws.config_file.read_text().replace(password, "rotated-9e1f77c2"))
+    again = ws.doit("compile:shop")
+    assert again.returncode != 0
+    assert ("shop/factory.util/ObjDbPass.py:2: secret guard: a configured secret value"
+            in again.stdout + again.stderr)
 
 
 @pytest.mark.e2e
