@@ -19,6 +19,7 @@ from axion_build.build.compile import (
     target_platforms,
 )
 from axion_build.build.freshness import REFRESH_STAMPS
+from axion_build.build.moduleguard import SecretsUnchanged
 from axion_build.config.flags import current_flags
 from axion_build.config.model import PackageConfig
 from axion_build.config.packages import PACKAGES
@@ -35,6 +36,7 @@ def module_tasks(cfg: PackageConfig, platform: str) -> Iterator[dict]:
     arch = arch_of(platform)
     settings = compile_settings(cfg)
     check = ToolchainUnchanged(cfg, platform, settings)
+    searched = SecretsUnchanged(cfg)
     shared_c, shared_so = shared_paths(cfg, platform)
     yield {
         "name": f"{cfg.name}:{arch}:{SHARED_MODULE}",
@@ -58,7 +60,7 @@ def module_tasks(cfg: PackageConfig, platform: str) -> Iterator[dict]:
             "actions": [(compile_module, [cfg, platform, source, module, c_file, so_file])],
             "file_dep": [str(source)],
             "targets": [str(so_file)],
-            "uptodate": [check, REFRESH_STAMPS],
+            "uptodate": [check, searched, REFRESH_STAMPS],
             "task_dep": [f"validate:{cfg.name}", *base_deps(cfg, platform)],
             "meta": meta(cfg, platform, factory_set=module.factory_set, module=module.relpath),
             "verbosity": 1,

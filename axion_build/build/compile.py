@@ -25,6 +25,7 @@ from axion_build.build.artifact import module_key, shared_key
 from axion_build.build.cc import c_compile
 from axion_build.build.freshness import NamedCheck
 from axion_build.build.modcache import SharedCache, finish_session, session_for, this_origin
+from axion_build.build.moduleguard import generated_problem, shipped_secrets, source_problem
 from axion_build.build.toolchain import Toolchain, select_toolchain
 from axion_build.config.flags import current_flags
 from axion_build.config.model import PackageConfig
@@ -155,8 +156,13 @@ def generate_shared(c_file: Path, directives: dict) -> None:
 def compile_module(cfg: PackageConfig, platform: str, source: Path, module: ModuleSource,
                    c_file: Path, so_file: Path) -> dict | TaskFailed:
     """doit action: take one module from the registry cache, or compile it (and give it to
-    the cache); on failure, its error text names it."""
+    the cache); on failure, its error text names it. A source holding a secret is neither
+    taken nor compiled: its `.so` would ship the secret where the image guard cannot see it
+    (a cached `.so` is keyed by this very source)."""
     started = time.perf_counter()
+    secrets = shipped_secrets(cfg)
+    if error := source_problem(source, secrets):
+        return compile_failed(module, platform, (c_file, so_file), error)
     cache = shared_cache(cfg, platform)
     key = module_key(cache_fingerprint(cfg, platform), module.name, source) if cache else ""
     values: dict = {"module": module.relpath}
@@ -171,17 +177,26 @@ def compile_module(cfg: PackageConfig, platform: str, source: Path, module: Modu
     directives = dict(cfg.compile.directives)
     error = cythonize_one(source, c_file, module.name, directives)
     if not error:
-        error = c_compile(toolchain_for(cfg, platform), c_file, so_file, cfg.compile.cflags)
+        error = (generated_problem(c_file, source, secrets)
+                 or c_compile(toolchain_for(cfg, platform), c_file, so_file, cfg.compile.cflags))
     if error:
-        so_file.unlink(missing_ok=True)
-        return TaskFailed(f"{module.relpath} ({module.factory_set}, {platform}) failed to "
-                          f"compile:\n{error}")
+        return compile_failed(module, platform, (c_file, so_file), error)
     if cache is not None:
         cache.give(key, so_file, module.relpath, this_origin(cfg.name))
     return {**values, "seconds": round(time.perf_counter() - started, 3)}
 
 
-def compile_shared(cfg: PackageConfig, platform: str, c_file: Path, so_file: Path) -> dict | TaskFailed:
+def compile_failed(module: ModuleSource, platform: str, made: tuple[Path, Path],
+                   error: str) -> TaskFailed:
+    """A module's compile failure, naming it (no C or `.so` of it is left behind)."""
+    for path in made:
+        path.unlink(missing_ok=True)
+    return TaskFailed(f"{module.relpath} ({module.factory_set}, {platform}) failed to "
+                      f"compile:\n{error}")
+
+
+def compile_shared(cfg: PackageConfig, platform: str, c_file: Path,
+                   so_file: Path) -> dict | TaskFailed:
     """doit action: take the shared Cython utility module from the registry cache, or
     generate and compile it."""
     cache = shared_cache(cfg, platform)

@@ -6,25 +6,22 @@ A layer's files are scanned once: clean layers are remembered by their folder.
 
 from __future__ import annotations
 
-import os
-from axion_build.adapters.fs import write_atomic
-
 import json
-import re
+import os
 import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-PEM_PRIVATE = re.compile(
-    rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----\s+(?:[A-Za-z0-9+/=]{16,}\s+){2,}")
-ELF_MAGIC = b"\x7fELF"
-SYSTEM_LIBRARY_DIRS = ("/usr/lib/", "/lib/", "/usr/lib64/", "/lib64/")
+from axion_build.adapters.fs import write_atomic
+from axion_build.build.secretscan import PEM_PRIVATE, scan_bytes, scan_stream
+
+__all__ = ["PEM_PRIVATE", "Finding", "guard_image", "scan_bytes", "scan_folder", "scan_saved"]
+
 # bump when what counts as a finding changes: layers known clean are scanned again
-RULES_VERSION = b"2"
+RULES_VERSION = b"3"
 # shorter values would match by chance in binaries; they are reported as unguardable
 MIN_SECRET_LENGTH = 8
-MAX_FILE_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -37,23 +34,6 @@ class Finding:
 
     def __str__(self) -> str:
         return f"{self.image}: {self.what} in {self.place}"
-
-
-def scan_bytes(data: bytes, secrets: tuple[bytes, ...], path: str = "") -> str:
-    """What secret `data` (the file at `path` in the image) holds, '' when none — pure.
-
-    System libraries may embed vendor self-test keys (libgnutls does), so a PEM block
-    in an ELF file under a system library folder is not a finding; anywhere else (a
-    compiled app module, the venv) it is. The package's own key material is a secret
-    value and is found in any file.
-    """
-    if (b"PRIVATE KEY-----" in data and PEM_PRIVATE.search(data)
-            and not (data.startswith(ELF_MAGIC) and path.startswith(SYSTEM_LIBRARY_DIRS))):
-        return "a PEM private key"
-    for secret in secrets:
-        if secret in data:
-            return "a configured secret value"
-    return ""
 
 
 def guarded_secrets(values: tuple[str, ...]) -> tuple[bytes, ...]:
@@ -70,18 +50,18 @@ def key_material(private_key: Path) -> tuple[str, ...]:
 
 
 def scan_folder(root: Path, secrets: tuple[bytes, ...]) -> list[tuple[str, str]]:
-    """(path in the image, what) for every file under a layer folder holding a secret."""
+    """(path in the image, what) for every file under a layer folder holding a secret;
+    a file the guard cannot read is a finding too."""
     found = []
     for path in root.rglob("*"):
         if not path.is_file() or path.is_symlink():
             continue
+        inside = "/" + path.relative_to(root).as_posix()
         try:
-            if path.stat().st_size > MAX_FILE_BYTES:
-                continue
-            inside = "/" + path.relative_to(root).as_posix()
-            what = scan_bytes(path.read_bytes(), secrets, inside)
-        except OSError:
-            continue
+            with path.open("rb") as handle:
+                what = scan_stream(handle, secrets, inside)
+        except OSError as exc:
+            what = f"a file the guard cannot read ({exc.strerror or exc})"
         if what:
             found.append((inside, what))
     return found
@@ -92,11 +72,11 @@ def scan_layer_tar(layer_file, secrets: tuple[bytes, ...]) -> list[tuple[str, st
     found = []
     with tarfile.open(fileobj=layer_file) as layer:
         for member in layer:
-            if not member.isfile() or member.size > MAX_FILE_BYTES:
+            if not member.isfile():
                 continue
             handle = layer.extractfile(member)
             inside = "/" + member.name.lstrip("./")
-            what = scan_bytes(handle.read(), secrets, inside) if handle else ""
+            what = scan_stream(handle, secrets, inside) if handle else ""
             if what:
                 found.append((inside, what))
     return found

@@ -37,6 +37,8 @@ from axion_build.names import (
 
 LABEL_INPUTS = "org.axion.inputs"
 LABEL_BASES = "org.axion.bases"  # {base tag: image id}, to say which base changed
+# "true" when built reproducibly: the provenance of a pushed image says what its build did
+LABEL_REPRODUCIBLE = "org.axion.reproducible"
 
 
 def image_targets(cfg: PackageConfig) -> list[str]:
@@ -218,9 +220,6 @@ def build_target(cfg: PackageConfig, target: str, platform: str) -> dict | TaskF
     inputs = expected_hash(cfg, target, platform, facts)
     if held := held_ref(cfg, target, platform, inputs, every_expected(cfg, platform)):
         return take_held(cfg, target, platform, facts, held, inputs)
-    labels = {LABEL_INPUTS: inputs, "org.axion.package": cfg.name,
-              "org.axion.service": target, "org.axion.platform": platform,
-              LABEL_BASES: json.dumps({b: facts[b]["id"] for b in bases}, sort_keys=True)}
     context = context_dir(cfg, platform)
     target_name: str | None = target
     if target == CADDY_TARGET:
@@ -239,6 +238,10 @@ def build_target(cfg: PackageConfig, target: str, platform: str) -> dict | TaskF
     from axion_build.build.reproducible import build_time
 
     epoch, not_reproducible = build_time(cfg)
+    labels = {LABEL_INPUTS: inputs, "org.axion.package": cfg.name,
+              "org.axion.service": target, "org.axion.platform": platform,
+              LABEL_BASES: json.dumps({b: facts[b]["id"] for b in bases}, sort_keys=True),
+              LABEL_REPRODUCIBLE: "false" if not_reproducible else "true"}
     docker.build_image(context, context / "Dockerfile", target=target_name, tags=[candidate],
                        build_args=build_args(cfg, target, platform), labels=labels,
                        platform=platform, builder=builder or None,

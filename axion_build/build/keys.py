@@ -90,11 +90,22 @@ def key_pair_problem(folder: Path, package: str) -> tuple[str, str]:
         return (f"{private.name} and {public.name} are not a matching pair",
                 f"{move_away([private, public])}, then run '{make}' for a new pair "
                 "(keys are never overwritten)")
-    if private.stat().st_mode & 0o077:
-        return (f"{private} is readable by others (mode "
-                f"{oct(private.stat().st_mode & 0o777)})",
-                f"chmod 600 {shlex.quote(str(private))}")
-    return "", ""
+    return exposed_key_problem(private)
+
+
+def exposed_key_problem(private: Path) -> tuple[str, str]:
+    """(why a private key file is open to group or others, the chmod that fixes it);
+    ('', '') when its owner alone may use it."""
+    mode = private.stat().st_mode & 0o777
+    if not mode & 0o077:
+        return "", ""
+    return (f"{private} is readable by others (mode {oct(mode)})",
+            f"chmod 600 {shlex.quote(str(private))}")
+
+
+def key_modes(paths: list[Path]) -> dict[str, str]:
+    """{path: permission bits} of the key files that exist: a chmod is a change."""
+    return {str(p): oct(p.stat().st_mode & 0o777) for p in paths if p.is_file()}
 
 
 def move_away(paths: list[Path]) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 from doit.exceptions import TaskFailed
 
 from axion_build.adapters.cosign import CosignError, generate_command, run_cosign
-from axion_build.build.keys import pair_present
+from axion_build.build.keys import exposed_key_problem, pair_present
 from axion_build.config.model import PackageConfig, SigningSpec
 from axion_build.config.publickeys import KeyFileError, PublicKey, load_public_key
 
@@ -72,10 +72,7 @@ def cosign_key_problem(folder: Path, package: str) -> tuple[str, str]:
         return (f"missing cosign key file(s) {', '.join(missing)} in {folder}",
                 f"run 'axion keys {package}' (or 'doit keys:{package}'); with half a pair "
                 "present, move it away first")
-    if private.stat().st_mode & 0o077:
-        return (f"{private} is readable by others (mode {oct(private.stat().st_mode & 0o777)})",
-                f"chmod 600 {private}")
-    return "", ""
+    return exposed_key_problem(private)
 
 
 def cosign_key_material(private_key: Path) -> tuple[str, ...]:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from doit.exceptions import TaskFailed
 
-from axion_build.build.keys import key_pair_problem, key_paths
+from axion_build.build.keys import exposed_key_problem, key_modes, key_pair_problem, key_paths
+from axion_build.build.signkeys import cosign_key_paths
 from axion_build.config.checks import check_config
 from axion_build.config.flags import current_flags
 from axion_build.config.load import parse_config, read_yaml
@@ -80,16 +81,20 @@ def trusted_key_problems(merged: Mapping, doc: Mapping, path: Path,
 
 
 def check_keys(merged: Mapping, doc: Mapping, path: Path) -> list[Problem]:
-    """The package's PEM key pair exists in data.config/ and matches."""
+    """The package's PEM key pair exists in data.config/ and matches; its private key and
+    cosign key (when there is one) are readable by their owner only."""
     name = section(merged, "package").get("name")
     root = app_root_of(merged, path)
     # a bad name or tree is reported as such; its keys would be looked for in the wrong place
     if name != path.stem or not SAFE_NAME.match(name) or not root or not root.is_dir():
         return []
-    problem, fix = key_pair_problem(root / "data.config", name)
-    if not problem:
-        return []
-    return [Problem(path, line_of(doc["package"], "name"), "package.name", problem, fix)]
+    found = [key_pair_problem(root / "data.config", name)]
+    # the cosign pair is made by `keys:<pkg>:cosign` when a push needs it: only its mode here
+    cosign_key = cosign_key_paths(root / "data.config", name)[0]
+    if cosign_key.is_file():
+        found.append(exposed_key_problem(cosign_key))
+    return [Problem(path, line_of(doc["package"], "name"), "package.name", problem, fix)
+            for problem, fix in found if problem]
 
 
 def compiled_output_problems(cfg: PackageConfig) -> list[Problem]:
@@ -177,6 +182,10 @@ def validate_facts(package: str, inputs: list[str]) -> dict:
         if current_flags().skip_compile:
             facts["uncompiled"] = [str(m) for _, m in missing_manifests(cfg)]
         facts["unemulated"] = foreign_without_emulation(cfg)
+        folder = cfg.app_root / "data.config"
+        # doit's file_dep sees content only: a chmod of a key must rerun validation too
+        facts["key_modes"] = key_modes([*key_paths(folder, cfg.name),
+                                        *cosign_key_paths(folder, cfg.name)])
     return facts
 
 

@@ -33,6 +33,7 @@ class BuildFacts:
     builder: str
     started: str
     finished: str
+    reproducible: bool = False  # what the image step recorded (its label)
 
 
 def redact(doc) -> None:
@@ -86,7 +87,7 @@ def predicate(facts: BuildFacts) -> dict:
         "metadata": {"buildStartedOn": facts.started, "buildFinishedOn": facts.finished,
                      "completeness": {"parameters": True, "environment": False,
                                       "materials": bool(facts.commit)},
-                     "reproducible": False},
+                     "reproducible": facts.reproducible},
         "materials": materials(facts),
     }
 
@@ -112,7 +113,7 @@ def build_facts(cfg: PackageConfig, target: str, platform: str, image: str,
     import Cython
 
     from axion_build.adapters import docker, git
-    from axion_build.build.images import LABEL_BASES, LABEL_INPUTS
+    from axion_build.build.images import LABEL_BASES, LABEL_INPUTS, LABEL_REPRODUCIBLE
 
     labels = (docker.inspect_image(image).get("Config") or {}).get("Labels") or {}
     bases = {}
@@ -122,11 +123,12 @@ def build_facts(cfg: PackageConfig, target: str, platform: str, image: str,
         except docker.DockerError:
             digests = []
         bases[tag] = {"id": base_id, "digests": sorted(digests)}
-    commit, dirty = git.source_state(cfg.path.parent)
+    commit, dirty = git.source_state(cfg.path.parent, (cfg.app_root, cfg.path))
     toolchain = {"kind": compiled.get("toolchain", ""),
                  "fingerprint": compiled.get("fingerprint", ""), "cython": Cython.__version__}
     return BuildFacts(package=cfg.name, target=target, platform=platform,
                       inputs=labels.get(LABEL_INPUTS, ""), commit=commit, dirty=dirty,
                       config_sha256=config_digest(cfg.path), toolchain=toolchain,
                       bases=bases, builder=f"axion-build on {host.node()}",
-                      started=times[0], finished=times[1])
+                      started=times[0], finished=times[1],
+                      reproducible=labels.get(LABEL_REPRODUCIBLE) == "true")

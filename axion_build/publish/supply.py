@@ -80,13 +80,18 @@ def sign_and_attest(cfg: PackageConfig, target: str, platform: str, ref: str, di
 
 
 def signing_key(cfg: PackageConfig) -> Path:
-    """The package's cosign private key; CosignError naming the fix when it is missing."""
+    """The package's cosign private key; CosignError naming the fix when it is missing or
+    open to group or others (a key others can read signs nothing)."""
     from axion_build.adapters.cosign import CosignError
+    from axion_build.build.keys import exposed_key_problem
 
     key, _ = cosign_key_paths(key_folder(cfg), cfg.name)
     if not key.is_file():
         raise CosignError(f"no cosign key {key}: run 'axion keys {cfg.name}' (or 'doit "
                           f"keys:{cfg.name}:cosign'), then push again")
+    problem, fix = exposed_key_problem(key)
+    if problem:
+        raise CosignError(f"{problem}: refusing to sign with it; {fix}, then push again")
     return key
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -328,3 +329,38 @@ def test_a_platform_this_machine_cannot_emulate_names_what_to_install(ws, monkey
         "qemu-aarch64' ('sudo ./run provision tests' does both); or build only linux/amd64)"]
     monkeypatch.setattr(bootstrap, "emulation_available", lambda arch: True)
     assert validate_file(Path("config/shop.yaml"), environ={}) == []
+
+
+@pytest.mark.skipif(shutil.which("cosign") is None, reason="no cosign CLI")
+def test_a_key_others_can_read_fails_validate_even_after_a_pass(ws):
+    from axion_build.build.signkeys import cosign_key_paths, provision_cosign_keys
+
+    folder = ws.app / "data.config"
+    provision_cosign_keys(folder, "shop", "pw-for-the-test")
+    assert ran_tasks(ws.doit("validate:shop", check=True).stdout) == ["validate:shop"]
+    for key in (key_paths(folder, "shop")[0], cosign_key_paths(folder, "shop")[0]):
+        key.chmod(0o644)  # content unchanged: only the mode says validate must run again
+        done = ws.doit("validate:shop")
+        out = done.stdout + done.stderr
+        assert done.returncode != 0 and "validate:shop" in ran_tasks(done.stdout), out
+        assert f"{key.relative_to(ws.root)} is readable by others (mode 0o644)" in out
+        assert f"fix: chmod 600 {key.relative_to(ws.root)}" in out
+        key.chmod(0o600)
+        assert ran_tasks(ws.doit("validate:shop", check=True).stdout) == ["validate:shop"]
+    assert ran_tasks(ws.doit("validate:shop", check=True).stdout) == []
+
+
+def test_the_push_never_signs_with_a_cosign_key_others_can_read(ws):
+    from axion_build.adapters.cosign import CosignError
+    from axion_build.build.signkeys import cosign_key_paths
+    from axion_build.publish.supply import signing_key
+
+    private, public = cosign_key_paths(ws.app / "data.config", "shop")
+    private.write_text("not read: the mode is checked first\n")
+    public.write_text("pub\n")
+    cfg = load_config(ws.config_file, environ={})
+    private.chmod(0o600)
+    assert signing_key(cfg) == private
+    private.chmod(0o640)
+    with pytest.raises(CosignError, match=r"readable by others .*chmod 600 .*shop_cosign\.key"):
+        signing_key(cfg)

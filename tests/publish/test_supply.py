@@ -22,7 +22,7 @@ import yaml
 
 from axion_build.adapters.registry import RegistryClient, manifest_digest, overview
 from axion_build.build.guard import PEM_PRIVATE, guard_image, scan_bytes
-from axion_build.build.images import LABEL_BASES, LABEL_INPUTS
+from axion_build.build.images import LABEL_BASES, LABEL_INPUTS, LABEL_REPRODUCIBLE
 from axion_build.build.keys import key_paths
 from axion_build.build.signkeys import cosign_key_paths, provision_cosign_keys
 from axion_build.config.model import RegistrySpec
@@ -240,6 +240,8 @@ def test_provenance_names_inputs_commit_config_toolchain_and_bases(published):
     meta = predicate["metadata"]
     assert meta["buildStartedOn"] <= meta["buildFinishedOn"]
     assert predicate["invocation"]["environment"]["git_dirty"] is None  # not a git checkout
+    # what the image step recorded: not a git checkout, so no commit time to build at
+    assert meta["reproducible"] is False and labels[LABEL_REPRODUCIBLE] == "false"
     assert PASSWORD not in json.dumps(statement) and REDACTED not in json.dumps(statement)
 
 
