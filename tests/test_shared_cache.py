@@ -154,8 +154,13 @@ def test_a_planted_module_is_compiled_here_replaced_and_never_shipped(tmp_path,
     compiles that module, and its push replaces the entry with one the team's key signed."""
     from axion_build.adapters.cosign import run_cosign, sign_command
     from axion_build.adapters.oras import push_artifact
-    from axion_build.build.artifact import (ARTIFACT_TYPE, KEY_ANNOTATION, RECORD_TYPE,
-                                            Origin, make_record)
+    from axion_build.build.artifact import (
+        ARTIFACT_TYPE,
+        KEY_ANNOTATION,
+        RECORD_TYPE,
+        Origin,
+        make_record,
+    )
 
     registry, _, _ = private_registry
     a = machine(tmp_path, "a", registry)

@@ -179,9 +179,8 @@ def test_tampered_truncated_or_mismatched_artifacts_are_compiled_here(served, tm
     staging.mkdir()
     (staging / "module.so").write_bytes(other)
     (staging / "record.json").write_text(json.dumps(fake_record))
-    from axion_build.adapters.oras import push_artifact
-
     from axion_build.adapters.cosign import run_cosign, sign_command
+    from axion_build.adapters.oras import push_artifact
 
     ref = f"{cfg.registry.url}/{repository}"
     digest = push_artifact(f"{ref}:{keys[2]}", staging,

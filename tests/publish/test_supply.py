@@ -25,13 +25,13 @@ from axion_build.build.guard import PEM_PRIVATE, guard_image, scan_bytes
 from axion_build.build.images import LABEL_BASES, LABEL_INPUTS, LABEL_REPRODUCIBLE
 from axion_build.build.keys import key_paths
 from axion_build.build.signkeys import cosign_key_paths, provision_cosign_keys
+from axion_build.build.vouch import CYCLONEDX, SLSA, attestation_problem
 from axion_build.config.model import RegistrySpec
 from axion_build.names import immutable_tag
 from axion_build.publish.provenance import REDACTED
 from axion_build.publish.sbom import dpkg_packages, python_distributions
 from axion_build.publish.sbomdoc import component_counts, module_hashes, schema_problems
 from axion_build.publish.supply import cosign_tag
-from axion_build.build.vouch import CYCLONEDX, SLSA, attestation_problem
 from axion_build.publish.verify import module_problem
 from workspace import ran_tasks, registry_workspace, uptodate_tasks
 
