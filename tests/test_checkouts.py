@@ -15,7 +15,7 @@ from imagefs import PEM, docker_label
 from workspace import FIXTURES, ROOT, copy_checkout, make_workspace, provision, ran_tasks
 
 VENV_BIN = Path(sys.executable).parent
-WHERE = ('\nimport os as _os\nif _os.environ.get("AXION_TEST_WHERE"):\n'
+WHERE = ('\nimport os as _os\nif _os.environ.get("CHECKOUT_WHERE_PROBE"):\n'
          '    print("tasks from", __file__)\n')
 
 
@@ -40,7 +40,7 @@ def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
     """A command as a user types it in `cwd`: nothing of this shell's AXION_* or PYTHONPATH."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("AXION_") and k != "PYTHONPATH"}
-    env["AXION_TEST_WHERE"] = "1"
+    env["CHECKOUT_WHERE_PROBE"] = "1"
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=300)
 

@@ -49,7 +49,20 @@ def value_problems(merged: Mapping, doc: Any, path: Path,
     at: Locate = functools.partial(located, path, doc, environ)
     return [*name_problems(merged, path, at), *deployment_problems(merged, at),
             *deploy_target_problems(merged, at), *port_problems(merged, at),
-            *registry_problems(merged, at), *smtp_problems(merged, at)]
+            *registry_problems(merged, at), *smtp_problems(merged, at),
+            *runtime_problems(merged, at)]
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def runtime_problems(merged: Mapping, at: Locate) -> list[Problem]:
+    """`runtime.log_level` is a level the services' logger knows."""
+    level = section(merged, "runtime").get("log_level")
+    if level is None or str(level).lower() in LOG_LEVELS:
+        return []
+    return [at(("runtime", "log_level"), f"unknown log level {level!r}",
+               f"use one of {', '.join(LOG_LEVELS)}")]
 
 
 def value_warnings(merged: Mapping, doc: Any, path: Path,

@@ -4,7 +4,7 @@ import sys
 import threading
 import time
 
-LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 
 
 def format_line(stamp, level, service, message):
