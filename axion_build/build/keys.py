@@ -19,7 +19,12 @@ def key_paths(folder: Path, package: str) -> tuple[Path, Path]:
 
 
 def pair_present(private: Path, public: Path, package: str) -> bool:
-    """Whether both halves of a key pair exist; half a pair is refused, never completed."""
+    """Whether both halves of a key pair exist; half a pair is refused, never completed,
+    and a key path that is not a file (a folder, say) is refused by name."""
+    for path in (private, public):
+        if path.exists() and not path.is_file():
+            raise FileExistsError(f"{path} is not a file; a key goes there: move it away, "
+                                  f"then run 'axion keys {package}' again")
     if private.exists() and public.exists():
         return True
     if private.exists() or public.exists():

@@ -60,3 +60,19 @@ def test_a_missing_private_or_unreadable_key_is_named_at_its_line(ws, monkeypatc
     assert "ci.key holds a private key: list public keys only" in text
     assert "absent.pub: cannot read it" in text and "notes.pub is not a PEM public key" in text
     assert "list cosign public keys (.pub files), relative to this config file" in text
+
+
+@pytest.mark.parametrize("half", ["shop_private.pem", "shop_public.pem", "shop_cosign.key"])
+def test_keys_refuse_a_key_path_that_is_a_folder(tmp_path, half):
+    """`axion keys` reports a folder where a key goes, and writes nothing."""
+    workspace = make_workspace(tmp_path)
+    folder = workspace.app / "data.config"
+    (folder / half).mkdir(parents=True)
+    done = workspace.doit("keys:shop", "keys:shop:cosign")
+    assert done.returncode != 0
+    assert f"data.config/{half} is not a file; a key goes there: move it away" in (
+        done.stdout + done.stderr)
+    assert (folder / half).is_dir() and not any((folder / half).iterdir())
+    pair = {"shop_private.pem", "shop_public.pem"} if half.endswith(".pem") else {
+        "shop_cosign.key", "shop_cosign.pub"}
+    assert not pair - {half} & {p.name for p in folder.iterdir()}  # no half pair made
