@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from doit.exceptions import TaskFailed
 from doit.tools import config_changed
 
 from axion_build.build.compile import manifest_path, target_platforms
@@ -73,10 +74,33 @@ def platform_tasks(cfg: PackageConfig, platform: str, suffix: str) -> Iterator[d
         }
 
 
+def unknown_service(cfg: PackageConfig, service: str) -> str:
+    """Why `--service <service>` cannot run for `cfg` ('' when it names one of its images)."""
+    targets = image_targets(cfg)
+    if not service or service in targets:
+        return ""
+    return (f"--service {service}: {cfg.name} has no service {service!r} ({cfg.path}); its "
+            f"images: {', '.join(targets)}")
+
+
+def refuse(why: str) -> TaskFailed:
+    """doit action of a task that must not run: it fails saying why."""
+    return TaskFailed(why)
+
+
+def refusal(name: str, stage: str, cfg: PackageConfig, why: str) -> dict:
+    """A task that stands where an unknown service's task would, and fails saying why."""
+    return {"name": name, "actions": [(refuse, [why])],
+            "meta": {"axion": {"stage": stage, "package": cfg.name}}}
+
+
 def task_image() -> Iterator[dict]:
     """Build each package's images: the shared runtime, one thin image per service."""
     flags = current_flags()
     for cfg in PACKAGES.valid():
+        if why := unknown_service(cfg, flags.service):
+            for name in (f"{cfg.name}:{flags.service}", f"{cfg.name}:{flags.service}:manifest"):
+                yield refusal(name, "image", cfg, why)
         if cfg.deployment.endpoint:
             from axion_build.adapters import docker
 
@@ -99,7 +123,9 @@ def task_image() -> Iterator[dict]:
         }
         published = []
         if is_multiarch(platforms) and not flags.skip_push:
-            targets = [flags.service] if flags.service else image_targets(cfg)
+            targets = image_targets(cfg)
+            if flags.service in targets:
+                targets = [flags.service]
             for task in manifest_tasks(cfg, platforms, targets):
                 published.append(f"image:{task['name']}")
                 yield task

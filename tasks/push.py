@@ -11,6 +11,8 @@ from axion_build.config.model import native_platform
 from axion_build.config.packages import PACKAGES
 from axion_build.publish.push import RegistryCurrent, push_ref, push_target
 
+from .image import refusal, unknown_service
+
 
 def task_push() -> Iterator[dict]:
     """Tag and push each package's images; skip what the registry already holds."""
@@ -24,7 +26,10 @@ def task_push() -> Iterator[dict]:
             continue
         platform = platforms[0]
         targets = image_targets(cfg)
-        if flags.service:
+        if why := unknown_service(cfg, flags.service):
+            yield refusal(f"{cfg.name}:{flags.service}", "push", cfg, why)
+            targets = []
+        elif flags.service:
             targets = [flags.service]
         names = []
         for target in targets:

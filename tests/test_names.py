@@ -41,3 +41,17 @@ def test_a_package_prefix_does_not_match_another_package():
     prefix = repository_prefix(package("homechoice", "127.0.0.1:5000", "axion"))
     assert "axion/homechoice-report".startswith(prefix)
     assert not "axion/homechoice2-report".startswith(prefix)
+
+
+def test_an_unknown_service_is_named_with_the_packages_images(tmp_path):
+    """`--service nosuch` fails naming the service and the images that exist, in place of
+    doit's "Task dependency ... does not exist"."""
+    from workspace import make_workspace
+
+    ws = make_workspace(tmp_path)
+    done = ws.doit("pipeline:shop", "service=nosuch", "skip_push=1")
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert ("--service nosuch: shop has no service 'nosuch' (config/shop.yaml); its images: "
+            "runtime, shop, stock, caddy") in output
+    assert "does not exist" not in output

@@ -37,6 +37,10 @@ class BaseShare:
     signing_key: Path | None = None
     signing: SigningSpec = SigningSpec()
 
+    def can_sign(self) -> bool:
+        """Whether the package's cosign key is there to sign a pushed base with."""
+        return self.signing_key is not None and self.signing_key.is_file()
+
     def keys(self) -> tuple[PublicKey, ...]:
         """The trusted keys that can be read (validate names the others)."""
         found = []
@@ -148,8 +152,10 @@ class BaseShared:
         return f"BaseShared ({self.reason})"
 
     def __call__(self) -> bool:
-        """True unless this run pushes bases and the registry lacks this one."""
-        return self.share is None or not self.share.push or registry_has(self.share, self.image)
+        """True unless this run pushes (and can sign) bases and the registry lacks this one."""
+        share = self.share
+        return (share is None or not share.push or not share.can_sign()
+                or registry_has(share, self.image))
 
 
 def give_base(image, share: BaseShare | None) -> None:
@@ -159,7 +165,7 @@ def give_base(image, share: BaseShare | None) -> None:
     if share is None or not share.push or registry_has(share, image):
         return
     ref = shared_ref(share.registry, image.kind, image.suite, image.arch, image.recipe)
-    if share.signing_key is None or not share.signing_key.is_file():
+    if not share.can_sign():
         warn(f"no cosign key {share.signing_key} to sign {ref} with: not pushed, other "
              "machines bootstrap it themselves")
         return
