@@ -108,9 +108,9 @@ def exposed_key_problem(private: Path) -> tuple[str, str]:
             f"chmod 600 {shlex.quote(str(private))}")
 
 
-def key_modes(paths: list[Path]) -> dict[str, str]:
-    """{path: permission bits} of the key files that exist: a chmod is a change."""
-    return {str(p): oct(p.stat().st_mode & 0o777) for p in paths if p.is_file()}
+def exposed_keys(paths: list[Path]) -> list[str]:
+    """Why each private key file of `paths` that exists is open to group or others."""
+    return [why for p in paths if p.is_file() and (why := exposed_key_problem(p)[0])]
 
 
 def move_away(paths: list[Path]) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from doit.exceptions import TaskFailed
 
-from axion_build.build.keys import exposed_key_problem, key_modes, key_pair_problem, key_paths
+from axion_build.build.keys import exposed_key_problem, exposed_keys, key_pair_problem, key_paths
 from axion_build.build.signkeys import cosign_key_paths
 from axion_build.config.checks import check_config
 from axion_build.config.flags import current_flags
@@ -183,9 +183,10 @@ def validate_facts(package: str, inputs: list[str]) -> dict:
             facts["uncompiled"] = [str(m) for _, m in missing_manifests(cfg)]
         facts["unemulated"] = foreign_without_emulation(cfg)
         folder = cfg.app_root / "data.config"
-        # doit's file_dep sees content only: a chmod of a key must rerun validation too
-        facts["key_modes"] = key_modes([*key_paths(folder, cfg.name),
-                                        *cosign_key_paths(folder, cfg.name)])
+        # doit's file_dep sees content only: a chmod that opens or closes a private key
+        # must rerun validation too (a key made 0600 by the run itself changes nothing)
+        facts["exposed_keys"] = exposed_keys([key_paths(folder, cfg.name)[0],
+                                              cosign_key_paths(folder, cfg.name)[0]])
     return facts
 
 
