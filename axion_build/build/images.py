@@ -24,7 +24,7 @@ from axion_build.build.freshness import OutsideCheck
 from axion_build.build.guard import guard_image, key_material
 from axion_build.build.keys import key_paths
 from axion_build.build.modcache import cache_sides
-from axion_build.build.remoteimages import held_ref, registry_held, take_held
+from axion_build.build.remoteimages import held_ref, login_problem, registry_held, take_held
 from axion_build.config.model import PackageConfig, native_platform
 from axion_build.names import (
     CADDY_TARGET,
@@ -231,10 +231,8 @@ def build_target(cfg: PackageConfig, target: str, platform: str) -> dict | TaskF
     candidate = candidate_tag(cfg, tag)
     pull, push = cache_sides(cfg)
     shared = platform == native_platform() and bool(cfg.registry.url)
-    if shared and pull:
-        from axion_build.adapters import transfer
-
-        transfer.login(cfg.registry)  # the layers of the registry's `latest` may serve
+    # the layers of the registry's `latest` may serve, when the registry lets us in
+    pulling = shared and pull and not login_problem(cfg)
     from axion_build.build.reproducible import build_time
 
     epoch, not_reproducible = build_time(cfg)
@@ -246,7 +244,7 @@ def build_target(cfg: PackageConfig, target: str, platform: str) -> dict | TaskF
                        build_args=build_args(cfg, target, platform), labels=labels,
                        platform=platform, builder=builder or None,
                        cache_from=[f"{image_repository(cfg, target)}:latest"]
-                       if shared and pull else None, inline_cache=shared and push,
+                       if pulling else None, inline_cache=shared and push,
                        source_date_epoch=epoch)
     try:
         findings = guard_image(candidate, guarded_values(cfg),

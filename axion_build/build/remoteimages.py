@@ -63,6 +63,23 @@ def registry_held(cfg: PackageConfig, platform: str,
     return found
 
 
+@functools.cache
+def login_problem(cfg: PackageConfig) -> str:
+    """Log in to the package's registry once per process; why it failed ('' when it did
+    not), said once: the images build here, and the push will fail the same way."""
+    from axion_build.adapters import docker, transfer
+
+    try:
+        transfer.login(cfg.registry)
+    except docker.DockerError as exc:
+        why = str(exc).strip().splitlines()[-1] if str(exc).strip() else "refused"
+        warn(f"cannot log in to {cfg.registry.url} ({why}): images are built here without "
+             "the registry's layers, and pushing will fail until registry.username and "
+             "registry.password (AXION_REGISTRY_PASSWORD) are right")
+        return why
+    return ""
+
+
 def warn(text: str) -> None:
     """One warning line of the image stage about the registry."""
     print(f"axion: WARNING: registry cache: {text}", file=sys.stderr, flush=True)
