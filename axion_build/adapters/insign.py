@@ -96,17 +96,20 @@ def append_layers(writer: RegistryWriter, repository: str, tag: str,
     manifest, digest = read_manifest(writer.client, repository, tag)
     layers = list(manifest.get("layers") or [])
     added = 0
+    # the blobs go up without a HEAD first: a signature or an envelope is new each time
+    # (ECDSA is randomised) and so is the config listing it; a payload the registry
+    # already holds is stored once all the same
     for blob, layer in new:
         if any(duplicate(old, layer, blob) for old in layers):
             continue
-        writer.put_blob(repository, blob)
+        writer.upload_blob(repository, blob)
         layers.append(layer)
         added += 1
     if manifest and not added:
         return digest, 0
     config = config_for(layers)
     descriptor = {"mediaType": OCI_CONFIG, "size": len(config),
-                  "digest": writer.put_blob(repository, config)}
+                  "digest": writer.upload_blob(repository, config)}
     return writer.put_manifest(repository, tag, manifest_for(descriptor, layers),
                                OCI_MANIFEST), added
 
@@ -187,7 +190,7 @@ def run_job(writer: RegistryWriter, key: SigningKey, job: SigningJob) -> Signing
 
 
 def sign_many(writer: RegistryWriter, key: SigningKey, jobs: list[SigningJob],
-              workers: int = 8) -> list[SigningOutcome]:
+              workers: int = 16) -> list[SigningOutcome]:
     """Sign and attest every job, `workers` at a time; outcomes in the order of `jobs`.
     Jobs about the same image run one after another (they rewrite the same tags)."""
     groups: dict[tuple[str, str], list[int]] = {}
