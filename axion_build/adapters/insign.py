@@ -43,6 +43,8 @@ from axion_build.adapters.signatures import (
 
 # a present layer, a candidate layer and the candidate's blob → whether it says the same
 Duplicate = Callable[[dict, dict, bytes], bool]
+# a present `.att` layer → the statement in it when our key signed it, else None
+StatementOf = Callable[[dict], dict | None]
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,9 @@ class SigningJob:
     digest: str
     attestations: tuple[Attestation, ...] = ()
     sign: bool = True
+    # drop this key's older statements of the same predicate types, as `cosign attest
+    # --replace` does (which drops any signer's: here another key's stay)
+    replace: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,11 +95,14 @@ def repository_in(writer: RegistryWriter, name: str) -> str:
 
 
 def append_layers(writer: RegistryWriter, repository: str, tag: str,
-                  new: list[tuple[bytes, dict]], duplicate: Duplicate) -> tuple[str, int]:
+                  new: list[tuple[bytes, dict]], duplicate: Duplicate,
+                  stale: Callable[[dict], bool] = lambda layer: False) -> tuple[str, int]:
     """Add each (blob, layer) of `new` that says something new to the manifest of `tag`
-    (made when absent); the manifest's digest and the number of layers added."""
+    (made when absent), leaving out the `stale` layers present; the manifest's digest and
+    the number of layers added."""
     manifest, digest = read_manifest(writer.client, repository, tag)
-    layers = list(manifest.get("layers") or [])
+    present = list(manifest.get("layers") or [])
+    layers = [layer for layer in present if not stale(layer)]
     added = 0
     # the blobs go up without a HEAD first: a signature or an envelope is new each time
     # (ECDSA is randomised) and so is the config listing it; a payload the registry
@@ -105,7 +113,7 @@ def append_layers(writer: RegistryWriter, repository: str, tag: str,
         writer.upload_blob(repository, blob)
         layers.append(layer)
         added += 1
-    if manifest and not added:
+    if manifest and not added and len(layers) == len(present):
         return digest, 0
     config = config_for(layers)
     descriptor = {"mediaType": OCI_CONFIG, "size": len(config),
@@ -131,22 +139,50 @@ def same_signature(key: SigningKey) -> Duplicate:
     return duplicate
 
 
-def same_statement(writer: RegistryWriter, repository: str, key: SigningKey) -> Duplicate:
-    """A present envelope holds the same statement, signed with `key`."""
-    public = key.public()
+def predicate_label(layer: dict) -> str:
+    """The predicate type cosign labels an `.att` layer with ('' for none)."""
+    return str((layer.get("annotations") or {}).get("predicateType", ""))
 
+
+def statements_signed_by(writer: RegistryWriter, repository: str,
+                         key: SigningKey) -> StatementOf:
+    """Reads present `.att` layers (each once) for the statements `key` signed."""
+    public, seen = key.public(), {}
+
+    def statement_of(old: dict) -> dict | None:
+        digest = str(old.get("digest", ""))
+        if old.get("mediaType") != DSSE:
+            return None
+        if digest not in seen:
+            try:
+                seen[digest] = envelope_statement(checked_blob(writer.client, repository, old),
+                                                  (public,))
+            except RegistryError:
+                seen[digest] = None
+        return seen[digest]
+    return statement_of
+
+
+def same_statement(statement_of: StatementOf) -> Duplicate:
+    """A present envelope holds the same statement, signed with our key."""
     def duplicate(old: dict, layer: dict, body: bytes) -> bool:
-        wanted = layer["annotations"]["predicateType"]
-        if (old.get("mediaType") != DSSE
-                or (old.get("annotations") or {}).get("predicateType") != wanted):
+        if predicate_label(old) != predicate_label(layer):
             return False
-        try:
-            present = checked_blob(writer.client, repository, old)
-        except RegistryError:
-            return False
-        mine = json.loads(base64.b64decode(json.loads(body)["payload"]))
-        return envelope_statement(present, (public,)) == mine
+        return statement_of(old) == json.loads(base64.b64decode(json.loads(body)["payload"]))
     return duplicate
+
+
+def superseded(statement_of: StatementOf, mine: list[dict]) -> Callable[[dict], bool]:
+    """A present envelope our key signed of one of `mine`'s predicate types, saying
+    something else than `mine` (another signer's are never superseded)."""
+    types = {item["predicateType"] for item in mine}
+
+    def stale(old: dict) -> bool:
+        if predicate_label(old) not in types:
+            return False
+        found = statement_of(old)
+        return found is not None and found not in mine
+    return stale
 
 
 def sign_image(writer: RegistryWriter, key: SigningKey, name: str,
@@ -159,17 +195,22 @@ def sign_image(writer: RegistryWriter, key: SigningKey, name: str,
 
 
 def attest_image(writer: RegistryWriter, key: SigningKey, name: str, digest: str,
-                 attestations: tuple[Attestation, ...]) -> tuple[str, int]:
-    """Attach signed statements of `attestations` to `name@digest` in one manifest write;
-    the `.att` manifest's digest and the layers added."""
+                 attestations: tuple[Attestation, ...],
+                 replace: bool = False) -> tuple[str, int]:
+    """Attach signed statements of `attestations` to `name@digest` in one manifest write
+    (with `replace`, instead of this key's older ones of their types); the `.att`
+    manifest's digest and the layers added."""
     repository = repository_in(writer, name)
-    new = []
+    new, mine = [], []
     for item in attestations:
-        body = envelope(statement(name, digest, item.predicate_type, item.predicate),
-                        key.sign)
-        new.append((body, attestation_layer(body, digest_of(body), item.predicate_type)))
+        body = statement(name, digest, item.predicate_type, item.predicate)
+        mine.append(json.loads(body))
+        sealed = envelope(body, key.sign)
+        new.append((sealed, attestation_layer(sealed, digest_of(sealed), item.predicate_type)))
+    statement_of = statements_signed_by(writer, repository, key)
+    stale = superseded(statement_of, mine) if replace else (lambda layer: False)
     return append_layers(writer, repository, signature_tag(digest, ".att"), new,
-                         same_statement(writer, repository, key))
+                         same_statement(statement_of), stale)
 
 
 def run_job(writer: RegistryWriter, key: SigningKey, job: SigningJob) -> SigningOutcome:
@@ -182,10 +223,13 @@ def run_job(writer: RegistryWriter, key: SigningKey, job: SigningJob) -> Signing
             added += count
         if job.attestations:
             attested, count = attest_image(writer, key, job.name, job.digest,
-                                           job.attestations)
+                                           job.attestations, job.replace)
             added += count
     except RegistryError as exc:
         return SigningOutcome(job, signature, attested, added, str(exc))
+    except ValueError as exc:
+        return SigningOutcome(job, signature, attested, added,
+                              f"{job.name}@{job.digest}: a signature tag is not JSON ({exc})")
     return SigningOutcome(job, signature, attested, added)
 
 

@@ -14,7 +14,8 @@ import urllib.parse
 import urllib.request
 from email.message import Message
 
-from axion_build.adapters.registry import RegistryClient, RegistryError
+from axion_build.adapters.registry import RegistryClient, RegistryError, client_for
+from axion_build.config.model import RegistrySpec
 
 OCTETS = "application/octet-stream"
 
@@ -119,6 +120,11 @@ class RegistryWriter:
             raise RegistryError(f"{repository}:{reference}: the registry computed {kept} "
                                 f"for a manifest of {digest}")
         return digest
+
+
+def writer_for(spec: RegistrySpec, timeout: float = 30.0) -> RegistryWriter:
+    """A writer with the registry's configured credentials and TLS settings."""
+    return RegistryWriter(client_for(spec, timeout))
 
 
 def detail(exc: urllib.error.HTTPError) -> str:

@@ -5,6 +5,7 @@ of our own on loopback, keys made by `cosign generate-key-pair`, then `cosign ve
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import shutil
 import warnings
@@ -21,9 +22,9 @@ from axion_build.adapters.cosign import (
     verify_command,
 )
 from axion_build.adapters.cosignkey import load_signing_key
-from axion_build.adapters.insign import SigningJob, attestation, sign_many
+from axion_build.adapters.insign import SigningJob, attestation, repository_in, sign_many
 from axion_build.adapters.oras import push_artifact
-from axion_build.adapters.registry import RegistryClient
+from axion_build.adapters.registry import RegistryClient, RegistryError
 from axion_build.adapters.registrywrite import RegistryWriter, digest_of
 from axion_build.adapters.sigformat import OCI_CONFIG, config_for, manifest_for
 from axion_build.adapters.signatures import attested, read_manifest, signature_tag, signer
@@ -185,6 +186,23 @@ def assert_same_bytes_as_cosign(manifest: dict, digest: str) -> None:
     assert digest_of(manifest_for(manifest["config"], manifest["layers"])) == digest
 
 
+@pytest.mark.parametrize(("name", "expected"), [
+    ("127.0.0.1:5000/axion/web", "axion/web"),
+    ("127.0.0.1:5000/a/b/c", "a/b/c"),
+    ("127.0.0.1:5000/axion/web:latest", None),
+    ("127.0.0.1:5000/axion/web@sha256:" + "ab" * 32, None),
+    ("127.0.0.1:5001/axion/web", None),
+    ("axion/web", None),
+])
+def test_an_image_name_is_a_repository_of_the_writers_registry(name, expected):
+    writer = RegistryWriter(RegistryClient("http://127.0.0.1:5000"))
+    if expected is None:
+        with pytest.raises(RegistryError, match="not an image name"):
+            repository_in(writer, name)
+    else:
+        assert repository_in(writer, name) == expected
+
+
 def test_a_job_on_another_registry_fails_alone(registry, key):
     digest = registry.image("sign/alone", "latest", "amd64", b"alone")["digest"]
     jobs = [SigningJob("elsewhere.example:5000/sign/alone", digest),
@@ -219,3 +237,39 @@ def test_images_of_a_private_registry_are_signed_with_its_account(private_regist
     anonymous = RegistryWriter(RegistryClient(private_registry.url))
     refused = sign_many(anonymous, key, [job(private_registry, "sign/private", digest)])[0]
     assert "HTTP 401" in refused.error
+
+
+def test_replace_drops_only_this_keys_older_statement_of_that_type(registry, keys, key,
+                                                                   tmp_path):
+    digest = registry.image("sign/replace", "latest", "amd64", b"replace")["digest"]
+    image = f"{registry.host}/sign/replace@{digest}"
+    (tmp_path / "provenance.json").write_text(json.dumps(PROVENANCE))
+    run_cosign(attest_command(keys["cosigns"][0], image, tmp_path / "provenance.json",
+                              "slsaprovenance", True))
+    writer = writer_for(registry)
+    sign_many(writer, key, [job(registry, "sign/replace", digest)])
+    assert layer_count(registry, "sign/replace", digest, ".att") == 3
+    newer = {**PROVENANCE, "metadata": {"buildStartedOn": "2026-12-06T00:00:00Z"}}
+    replacing = dataclasses.replace(job(registry, "sign/replace", digest, newer), replace=True)
+    outcome = sign_many(writer, key, [replacing])[0]
+    assert outcome.added == 1  # the new provenance; the same SBOM stays as it was
+    manifest, _ = read_manifest(writer.client, "sign/replace", signature_tag(digest, ".att"))
+    assert [x["annotations"]["predicateType"] for x in manifest["layers"]] == [SLSA, CDX, SLSA]
+    ours, theirs = (load_public_key(keys[k][1]) for k in ("ours", "cosigns"))
+    assert attested(writer.client, "sign/replace", digest, (ours,)) == {SLSA: newer, CDX: SBOM}
+    assert SLSA in attested(writer.client, "sign/replace", digest, (theirs,))
+    for public in (keys["ours"][1], keys["cosigns"][1]):
+        run_cosign(verify_attestation_command(public, image, "slsaprovenance", True))
+    again = sign_many(writer, key, [replacing])[0]
+    assert (again.added, again.attestation) == (0, outcome.attestation)
+
+
+def test_a_manifest_list_is_signed_by_its_own_digest(registry, keys, key):
+    children = [registry.image("sign/multi", arch, arch, f"multi {arch}".encode())
+                for arch in ("amd64", "arm64")]
+    digest = registry.index("sign/multi", "latest", children)
+    outcome = sign_many(writer_for(registry), key, [job(registry, "sign/multi", digest)])[0]
+    assert outcome.error == ""
+    cosign_verifies(keys["ours"][1], f"{registry.host}/sign/multi@{digest}")
+    trusted = (load_public_key(keys["ours"][1]),)
+    assert signer(writer_for(registry).client, "sign/multi", digest, trusted)[0] == trusted[0]
