@@ -124,6 +124,7 @@ def check(writer: RegistryWriter, public: Path, jobs: list[SigningJob], host: st
 
 
 def main() -> None:
+    """Push the images, time the three ways, check the results, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=14)
     parser.add_argument("--registry", default="127.0.0.1:5000")
