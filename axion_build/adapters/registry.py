@@ -1,7 +1,8 @@
 """Read-only client of a Docker registry (HTTP API v2) for the report's registry overview.
 
 Lists repositories, tags, manifest digests, sizes and platforms, over http or https,
-with optional basic auth (a private registry's htpasswd). It never writes.
+with optional basic auth (a private registry's htpasswd). It never writes: writes are
+adapters/registrywrite.py's, over this client's credentials and TLS settings.
 """
 
 from __future__ import annotations
@@ -93,14 +94,18 @@ class RegistryClient:
         # loading the CA store costs ~30 ms: only for https, once per process
         self.context = tls_context(insecure) if self.base_url.startswith("https") else None
 
+    def authorize(self, request: urllib.request.Request) -> None:
+        """Add the registry's basic-auth credentials (an htpasswd account) to `request`."""
+        if self.username:
+            pair = f"{self.username}:{self.password}".encode()
+            request.add_header("Authorization", "Basic " + base64.b64encode(pair).decode())
+
     def get(self, path: str, accept: tuple[str, ...] = ()) -> tuple[bytes, Message]:
         """Body and headers of GET `path`; any failure becomes a RegistryError."""
         request = urllib.request.Request(f"{self.base_url}{path}")
         if accept:
             request.add_header("Accept", ", ".join(accept))
-        if self.username:
-            pair = f"{self.username}:{self.password}".encode()
-            request.add_header("Authorization", "Basic " + base64.b64encode(pair).decode())
+        self.authorize(request)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout,
                                         context=self.context) as response:
