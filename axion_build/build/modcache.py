@@ -13,8 +13,8 @@ and the `.so`; anything else is a warning and a local compile, whose push then r
 the entry. A registry that cannot be reached or refuses the credentials turns that side
 off for the rest of the run, with one warning.
 
-Pushed entries are signed in one `cosign sign` of every digest the platform pushed, after
-the pushes: each push notes its digest in a spool file beside the work folder (worker
+Pushed entries are signed together after the pushes, in this process (what `cosign sign`
+writes, concurrently): each push notes its digest in a spool file beside the work folder (worker
 processes share it), and an entry a run could not sign is signed by the next.
 """
 
@@ -35,9 +35,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from axion_build.adapters import transfer
-from axion_build.adapters.cosign import CosignError, run_cosign, sign_command
-from axion_build.adapters.docker import DockerError
+from axion_build.adapters.cosign import CosignError
+from axion_build.adapters.insign import SigningJob
 from axion_build.adapters.oras import OrasError, push_artifact
 from axion_build.adapters.registry import RegistryError, client_for, registry_base_url
 from axion_build.adapters.signatures import read_manifest, signer
@@ -56,7 +55,7 @@ from axion_build.build.artifact import (
 from axion_build.build.signkeys import (
     cosign_key_paths,
     key_folder,
-    signing_password,
+    sign_in_process,
     trusted_keys,
 )
 from axion_build.config.model import PackageConfig
@@ -298,21 +297,17 @@ class SharedCache:
 
 
 def sign_spooled(cfg: PackageConfig, spool: Path) -> tuple[int, str]:
-    """Sign every entry the spool lists in one cosign process: (how many, '') or (0, why
-    not, and they stay listed for the next run)."""
+    """Sign every entry the spool lists, together, in this process: (how many, '') or
+    (0, why not, and they stay listed for the next run)."""
     taken = spool.with_name(f"{spool.name}.{os.getpid()}")
     try:
         os.replace(spool, taken)
     except FileNotFoundError:
         return 0, ""
     refs = sorted(set(taken.read_text().split()))
-    key = cosign_key_paths(key_folder(cfg), cfg.name)[0]
     try:
-        if refs:
-            transfer.login(cfg.registry)  # cosign reads the engine client's credentials
-            run_cosign(sign_command(key, refs, cfg.registry.insecure), signing_password(cfg),
-                       timeout=120 + 2 * len(refs))
-    except (CosignError, DockerError) as exc:
+        sign_in_process(cfg, [SigningJob(*ref.rsplit("@", 1)) for ref in refs])
+    except CosignError as exc:
         with spool.open("a") as back:
             back.write(taken.read_text())
         taken.unlink()

@@ -17,11 +17,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from axion_build.adapters.cosign import CosignError, run_cosign, sign_command
+from axion_build.adapters.cosign import CosignError
+from axion_build.adapters.insign import SigningJob
 from axion_build.adapters.registry import RegistryError, client_for
 from axion_build.adapters.signatures import read_manifest, signer
-from axion_build.build.signkeys import password_of
-from axion_build.config.model import RegistrySpec, SigningSpec
+from axion_build.build.signkeys import sign_in_process
+from axion_build.config.model import PackageConfig, RegistrySpec
 from axion_build.config.publickeys import KeyFileError, PublicKey, load_public_key
 
 
@@ -35,11 +36,12 @@ class BaseShare:
     push: bool
     trusted: tuple[Path, ...] = ()
     signing_key: Path | None = None
-    signing: SigningSpec = SigningSpec()
+    cfg: PackageConfig | None = None  # the package whose cosign key signs a pushed base
 
     def can_sign(self) -> bool:
         """Whether the package's cosign key is there to sign a pushed base with."""
-        return self.signing_key is not None and self.signing_key.is_file()
+        return (self.cfg is not None and self.signing_key is not None
+                and self.signing_key.is_file())
 
     def keys(self) -> tuple[PublicKey, ...]:
         """The trusted keys that can be read (validate names the others)."""
@@ -61,8 +63,7 @@ def share_of(cfg) -> BaseShare | None:
     if not (pull or push) or not cfg.registry.url:
         return None
     private, public = cosign_key_paths(key_folder(cfg), cfg.name)
-    return BaseShare(cfg.registry, pull, push, (public, *cfg.cache.trusted_keys), private,
-                     cfg.signing)
+    return BaseShare(cfg.registry, pull, push, (public, *cfg.cache.trusted_keys), private, cfg)
 
 
 def split_ref(ref: str) -> tuple[str, str]:
@@ -159,7 +160,8 @@ class BaseShared:
 
 
 def give_base(image, share: BaseShare | None) -> None:
-    """Push a base bootstrapped here, for the machines that lack it."""
+    """Push a base bootstrapped here, for the machines that lack it, signed with the
+    package's key."""
     from axion_build.adapters import docker, transfer
 
     if share is None or not share.push or registry_has(share, image):
@@ -173,8 +175,7 @@ def give_base(image, share: BaseShare | None) -> None:
         transfer.login(share.registry)
         docker.tag_image(image.tag, ref)
         digest = transfer.push_tags(ref, ref.rsplit(":", 1)[0], [ref.rsplit(":", 1)[1]])
-        run_cosign(sign_command(share.signing_key, f"{ref.rsplit(':', 1)[0]}@{digest}",
-                                share.registry.insecure), password_of(share.signing))
+        sign_in_process(share.cfg, [SigningJob(ref.rsplit(":", 1)[0], digest)])
     except (docker.DockerError, CosignError) as exc:
         warn(f"cannot push or sign {ref} ({exc}); other machines bootstrap it themselves")
     finally:

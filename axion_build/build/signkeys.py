@@ -6,6 +6,7 @@ place (a link never replaces a file), so a half-written or clobbered key cannot 
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
@@ -14,8 +15,11 @@ from pathlib import Path
 from doit.exceptions import TaskFailed
 
 from axion_build.adapters.cosign import CosignError, generate_command, run_cosign
+from axion_build.adapters.cosignkey import SigningKey, SigningKeyError, load_signing_key
+from axion_build.adapters.insign import SigningJob, sign_many
+from axion_build.adapters.registrywrite import writer_for
 from axion_build.build.keys import exposed_key_problem, pair_present
-from axion_build.config.model import PackageConfig, SigningSpec
+from axion_build.config.model import PackageConfig
 from axion_build.config.publickeys import KeyFileError, PublicKey, load_public_key
 
 
@@ -32,12 +36,7 @@ def key_folder(cfg: PackageConfig) -> Path:
 def signing_password(cfg: PackageConfig) -> str:
     """The cosign key password: `signing.password` (AXION_SIGNING_PASSWORD), else
     COSIGN_PASSWORD of the environment, else none."""
-    return password_of(cfg.signing)
-
-
-def password_of(signing: SigningSpec) -> str:
-    """`signing.password`, else COSIGN_PASSWORD of the environment, else none."""
-    return signing.password or os.environ.get("COSIGN_PASSWORD", "")
+    return cfg.signing.password or os.environ.get("COSIGN_PASSWORD", "")
 
 
 def provision_cosign_keys(folder: Path, package: str, password: str) -> list[Path]:
@@ -111,3 +110,36 @@ def trusted_keys(cfg: PackageConfig) -> tuple[PublicKey, ...]:
         except KeyFileError:
             continue
     return tuple(found)
+
+
+def usable_signing_key(cfg: PackageConfig) -> Path:
+    """The package's cosign private key; CosignError naming the fix when it is missing or
+    open to group or others (a key others can read signs nothing)."""
+    key, _ = cosign_key_paths(key_folder(cfg), cfg.name)
+    if not key.is_file():
+        raise CosignError(f"no cosign key {key}: run 'axion keys {cfg.name}' (or 'doit "
+                          f"keys:{cfg.name}:cosign'), then push again")
+    problem, fix = exposed_key_problem(key)
+    if problem:
+        raise CosignError(f"{problem}: refusing to sign with it; {fix}, then push again")
+    return key
+
+
+@functools.lru_cache(maxsize=4)
+def opened_key(path: str, changed: int, password: str) -> SigningKey:
+    """The cosign key at `path` opened once per process and content (`changed`: its
+    mtime in ns): scrypt makes each opening cost a few tenths of a second."""
+    return load_signing_key(Path(path), password)
+
+
+def sign_in_process(cfg: PackageConfig, jobs: list[SigningJob]) -> None:
+    """Sign and attest every job with the package's cosign key, concurrently, in this
+    process (what cosign would write); CosignError naming each job that failed."""
+    private = usable_signing_key(cfg)
+    try:
+        key = opened_key(str(private), private.stat().st_mtime_ns, signing_password(cfg))
+    except SigningKeyError as exc:
+        raise CosignError(str(exc)) from None
+    failed = [o.error for o in sign_many(writer_for(cfg.registry), key, jobs) if o.error]
+    if failed:
+        raise CosignError("; ".join(failed))

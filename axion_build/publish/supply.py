@@ -4,13 +4,12 @@ and both documents attached to it as signed attestations (cosign, key pair, no t
 from __future__ import annotations
 
 import json
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 from axion_build.adapters.fs import write_atomic
 from axion_build.build.compile import manifest_path, platform_dir
-from axion_build.build.signkeys import cosign_key_paths, key_folder, signing_password
+from axion_build.build.signkeys import sign_in_process
 from axion_build.config.model import PackageConfig
 from axion_build.names import CADDY_TARGET
 
@@ -64,43 +63,21 @@ def write_documents(cfg: PackageConfig, target: str, platform: str, image: str, 
 
 def sign_and_attest(cfg: PackageConfig, target: str, platform: str, ref: str, digest: str,
                     provenance: dict) -> None:
-    """Sign `ref@digest` and attach its SBOM and provenance, with the package's cosign key."""
-    from axion_build.adapters.cosign import attest_command, run_cosign
+    """Sign `ref@digest` and attach its SBOM and provenance, with the package's cosign key,
+    in this process (a newer statement of a type replaces this key's older one)."""
+    from axion_build.adapters.insign import SigningJob, attestation
 
-    key = signing_key(cfg)
-    password, insecure = signing_password(cfg), cfg.registry.insecure
-    image = f"{ref}@{digest}"
-    sign_digest(cfg, ref, digest)
-    run_cosign(attest_command(key, image, sbom_path(cfg, platform, target), "cyclonedx",
-                              insecure), password)
-    with tempfile.TemporaryDirectory() as tmp:
-        predicate = Path(tmp) / "provenance.json"
-        predicate.write_text(json.dumps(provenance["predicate"], sort_keys=True))
-        run_cosign(attest_command(key, image, predicate, "slsaprovenance", insecure), password)
-
-
-def signing_key(cfg: PackageConfig) -> Path:
-    """The package's cosign private key; CosignError naming the fix when it is missing or
-    open to group or others (a key others can read signs nothing)."""
-    from axion_build.adapters.cosign import CosignError
-    from axion_build.build.keys import exposed_key_problem
-
-    key, _ = cosign_key_paths(key_folder(cfg), cfg.name)
-    if not key.is_file():
-        raise CosignError(f"no cosign key {key}: run 'axion keys {cfg.name}' (or 'doit "
-                          f"keys:{cfg.name}:cosign'), then push again")
-    problem, fix = exposed_key_problem(key)
-    if problem:
-        raise CosignError(f"{problem}: refusing to sign with it; {fix}, then push again")
-    return key
+    sbom = json.loads(sbom_path(cfg, platform, target).read_text())
+    sign_in_process(cfg, [SigningJob(ref, digest, (
+        attestation("cyclonedx", sbom),
+        attestation("slsaprovenance", provenance["predicate"])), replace=True)])
 
 
 def sign_digest(cfg: PackageConfig, ref: str, digest: str) -> None:
     """Sign `ref@digest` (an image or a manifest list) with the package's cosign key."""
-    from axion_build.adapters.cosign import run_cosign, sign_command
+    from axion_build.adapters.insign import SigningJob
 
-    run_cosign(sign_command(signing_key(cfg), f"{ref}@{digest}", cfg.registry.insecure),
-               signing_password(cfg))
+    sign_in_process(cfg, [SigningJob(ref, digest)])
 
 
 def publish_supply(cfg: PackageConfig, target: str, platform: str, image: str, ref: str,

@@ -353,7 +353,7 @@ def test_a_key_others_can_read_fails_validate_even_after_a_pass(ws):
 def test_the_push_never_signs_with_a_cosign_key_others_can_read(ws):
     from axion_build.adapters.cosign import CosignError
     from axion_build.build.signkeys import cosign_key_paths
-    from axion_build.publish.supply import signing_key
+    from axion_build.build.signkeys import usable_signing_key as signing_key
 
     private, public = cosign_key_paths(ws.app / "data.config", "shop")
     private.write_text("not read: the mode is checked first\n")
