@@ -28,6 +28,14 @@ class BadArtifact(ValueError):
     """A fetched artifact that must not be used; the message says what is wrong."""
 
 
+class DamagedBlob(BadArtifact):
+    """A blob whose stored bytes are not what its digest names (damaged or cut short)."""
+
+    def __init__(self, message: str, digest: str):
+        super().__init__(message)
+        self.digest = digest
+
+
 def module_key(fingerprint: str, module_name: str, source: Path) -> str:
     """The content key of one module's `.so` (64 hex digits)."""
     facts = [FORMAT, fingerprint, module_name, source.as_posix(),
@@ -88,10 +96,11 @@ def check_manifest(manifest: dict, key: str) -> tuple[dict, dict]:
 def check_blob(layer: dict, body: bytes) -> None:
     """A blob equals what its layer descriptor promises."""
     if len(body) != layer["size"]:
-        raise BadArtifact(f"blob {layer['digest'][:19]} has {len(body)} bytes, "
-                          f"the manifest says {layer['size']} (truncated?)")
+        raise DamagedBlob(f"blob {layer['digest'][:19]} has {len(body)} bytes, "
+                          f"the manifest says {layer['size']} (truncated?)", layer["digest"])
     if "sha256:" + hashlib.sha256(body).hexdigest() != layer["digest"]:
-        raise BadArtifact(f"blob {layer['digest'][:19]} does not match its digest")
+        raise DamagedBlob(f"blob {layer['digest'][:19]} does not match its digest",
+                          layer["digest"])
 
 
 def check_record(record_bytes: bytes, so_bytes: bytes, key: str, platform: str) -> Origin:

@@ -46,12 +46,14 @@ from axion_build.build.artifact import (
     RECORD_TYPE,
     SO_TYPE,
     BadArtifact,
+    DamagedBlob,
     Origin,
     check_blob,
     check_manifest,
     check_record,
     make_record,
 )
+from axion_build.build.cachedamage import damaged_file, load_damaged, mend_hint, remember_damaged
 from axion_build.build.signkeys import (
     cosign_key_paths,
     key_folder,
@@ -129,6 +131,8 @@ class SharedCache:
         self.keys = trusted_keys(cfg)
         self.spool = spool_of(work_dir)
         self.signing_key = cosign_key_paths(key_folder(cfg), cfg.name)[0]
+        self.damaged_file = damaged_file(cfg.build_root)
+        self.damaged = set(load_damaged(self.damaged_file))  # left alone for a day
         self.check_keys()
 
     def warn(self, text: str) -> str:
@@ -153,7 +157,7 @@ class SharedCache:
             else:
                 reason = ""
             wanted = [(key, so) for key, so in self.candidates() if key in self.known
-                      and not (so.exists() and stamp_of(so).is_file()
+                      and key not in self.damaged and not (so.exists() and stamp_of(so).is_file()
                                and stamp_of(so).read_text() == key)]
             if wanted and not self.inline:
                 self.fetch_pool = ThreadPoolExecutor(FETCHERS, "axion-fetch")
@@ -205,10 +209,17 @@ class SharedCache:
         self.start()
         with self.lock:
             future = self.fetches.pop(key, None)
-        if future is None and key not in (self.known or ()):
+        if future is None and (key not in (self.known or ()) or key in self.damaged):
             return None, ""
         try:
             fetched, origin = future.result() if future is not None else self.fetch(key)
+        except DamagedBlob as exc:
+            with self.lock:
+                self.damaged.add(key)
+            remember_damaged(self.damaged_file, key, exc.digest, self.where)
+            return None, self.warn(f"{self.where}:{key[:16]} for {so_file.name} not used "
+                                   f"({exc}); compiled here, and not pushed: "
+                                   + mend_hint(self.where, exc.digest, self.damaged_file))
         except (BadArtifact, RegistryError, OSError, ValueError, KeyError) as exc:
             with self.lock:
                 self.rejected.add(key)
@@ -223,7 +234,8 @@ class SharedCache:
     def give(self, key: str, so_file: Path, module: str, origin: Origin) -> None:
         """Push a module compiled here, in the background (when this run pushes)."""
         stamp_of(so_file).write_text(key)
-        if not self.push or (key in (self.known or ()) and key not in self.rejected):
+        if (not self.push or key in self.damaged
+                or (key in (self.known or ()) and key not in self.rejected)):
             return
         staging = Path(tempfile.mkdtemp(prefix="push-", dir=self.work_dir.parent))
         shutil.copyfile(so_file, staging / "module.so")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import threading
 import time
 from dataclasses import replace
@@ -201,18 +202,30 @@ def test_tampered_truncated_or_mismatched_artifacts_are_compiled_here(served, tm
     assert "truncated" in reasons[1]
     assert "another key" in reasons[2]
     assert all("compiled here" in r for r in reasons)
-    # the local compiles are pushed again: the mismatched artifact is replaced; the
-    # damaged blobs stay (the registry already has a blob of that digest, so it is not
-    # sent again) and go on being refused, never used
+    for reason, key in zip(reasons[:2], keys[:2], strict=True):
+        blob = layers[key]["digest"].removeprefix("sha256:")
+        assert "not pushed: the registry keeps a blob it has, so pushing cannot mend it" in reason
+        assert f"removes docker/registry/v2/blobs/sha256/{blob[:2]}/{blob}" in reason
+    # the local compiles are pushed again where that mends the entry: the mismatched
+    # artifact is replaced; a damaged blob stays (the registry keeps a blob of that digest),
+    # so those are not pushed, and this build folder leaves them alone for a day
     for key in keys:
         compile_here(b, key, b_paths[key], modules[key])
-    assert b.finish()["pushed"] == 3
+    assert b.finish()["pushed"] == 1
     d, d_paths = machine(tmp_path, "d", cfg, modules)
     assert d.take(keys[2], d_paths[keys[2]]) == (SIGNED, "")
     assert d_paths[keys[2]].read_bytes() == modules[keys[2]]
     for key in keys[:2]:
-        origin, warning = d.take(key, d_paths[key])
-        assert origin is None and "compiled here" in warning and not d_paths[key].exists()
+        assert d.take(key, d_paths[key]) == (None, "")  # said once, not asked again
+        assert not d_paths[key].exists()
+    assert not d.warnings
+    # another build folder (a fresh runner) meets them once itself
+    (tmp_path / "fresh").mkdir()
+    shutil.copytree(tmp_path / "data.config", tmp_path / "fresh" / "data.config")
+    fresh = package(tmp_path / "fresh", registry)
+    e, e_paths = machine(tmp_path, "e", fresh, modules)
+    origin, warning = e.take(keys[0], e_paths[keys[0]])
+    assert origin is None and "pushing cannot mend it" in warning
 
 
 @needs_oras
@@ -382,3 +395,18 @@ def test_a_run_signs_its_pushes_together_in_process(registry, tmp_path, monkeypa
     for key in modules:
         digest = client.manifest(repository, key)[1]
         assert signer(client, repository, digest, trusted_keys(cfg))[0] is not None
+
+
+def test_damaged_entries_are_left_alone_for_a_day(tmp_path):
+    from axion_build.build.cachedamage import KEEP_SECONDS, load_damaged, remember_damaged
+
+    path = tmp_path / "damaged.json"
+    assert load_damaged(path) == {}
+    remember_damaged(path, "k1", "sha256:" + "a" * 64, "r/x.modules")
+    remember_damaged(path, "k2", "sha256:" + "b" * 64, "r/x.modules")
+    seen = load_damaged(path)
+    assert set(seen) == {"k1", "k2"} and seen["k1"]["blob"] == "sha256:" + "a" * 64
+    later = seen["k1"]["seen"] + KEEP_SECONDS + 1
+    assert load_damaged(path, now=later) == {}
+    path.write_text("not json")
+    assert load_damaged(path) == {}
