@@ -15,9 +15,10 @@ IN_CONTAINER = 'set -e; mkdir -p /in /out; tar -x -C /in; "$@" >&2; tar -c -C /o
 
 
 def compile_in_image(image: str, platform: str, c_file: Path, out_file: Path,
-                     command: list[str]) -> tuple[bool, str]:
+                     command: list[str]) -> tuple[bool, str, int]:
     """Run a C compile inside `image`: `c_file` is sent in as /in/<name>, and /out/<name of
-    out_file> comes back as `out_file`, both through the engine (no shared folders)."""
+    out_file> comes back as `out_file`, both through the engine (no shared folders); (ok,
+    the compiler's output, `docker run`'s exit code)."""
     import io
     import tarfile
 
@@ -30,16 +31,16 @@ def compile_in_image(image: str, platform: str, c_file: Path, out_file: Path,
                            *command], input=sent.getvalue(), capture_output=True)
     output = done.stderr.decode(errors="replace")
     if done.returncode != 0:
-        return False, output
+        return False, output, done.returncode
     try:
         with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
             member = archive.extractfile(f"./{out_file.name}")
             data = member.read() if member else b""
     except (tarfile.TarError, KeyError) as exc:
-        return False, f"{output}\nno {out_file.name} came back from the builder: {exc}"
+        return False, f"{output}\nno {out_file.name} came back from the builder: {exc}", 0
     out_file.parent.mkdir(parents=True, exist_ok=True)
     out_file.write_bytes(data)
-    return True, output
+    return True, output, 0
 
 
 def copy_from_image(image: str, platform: str, paths: tuple[str, ...], dest: Path) -> list[str]:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
-from axion_build.paths import cache_root
 from axion_build.build.cross import include_flags
 from axion_build.build.toolchain import Toolchain
+from axion_build.paths import cache_root
 
 CCACHE_DIR = cache_root() / "ccache"
 
@@ -33,6 +34,27 @@ def host_command(toolchain: Toolchain, cflags: tuple[str, ...], c_file: str,
                        includes=tuple(more))
 
 
+def stop_signal(returncode: int) -> str:
+    """'SIGINT' or 'SIGTERM' when a compiler's exit code says that signal stopped it (a
+    negative code from the host, 128 + the signal through `docker run`), else '' (pure)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if returncode in (-sig, 128 + sig):
+            return sig.name
+    return ""
+
+
+def stop_if_signalled(returncode: int) -> None:
+    """A compiler stopped by Ctrl-C (or SIGTERM) stops the run as the signal does, so the
+    module is not recorded as failing to compile and no other module starts."""
+    from axion_build.records.runstate import RunTerminated
+
+    name = stop_signal(returncode)
+    if name == "SIGINT":
+        raise KeyboardInterrupt
+    if name == "SIGTERM":
+        raise RunTerminated("SIGTERM")
+
+
 def host_environment() -> dict[str, str]:
     """Environment for host compiles: ccache in the machine-wide cache folder."""
     env = dict(os.environ)
@@ -51,14 +73,18 @@ def c_compile(toolchain: Toolchain, c_file: Path, so_file: Path, cflags: tuple[s
         if shutil.which("ccache"):
             command.insert(0, "ccache")
         done = subprocess.run(command, capture_output=True, text=True, env=host_environment())
+        if done.returncode:
+            partial.unlink(missing_ok=True)
+            stop_if_signalled(done.returncode)
         output, ok = done.stdout + done.stderr, done.returncode == 0
     else:
         from axion_build.adapters import builder
 
-        ok, output = builder.compile_in_image(
+        ok, output, code = builder.compile_in_image(
             toolchain.builder_image, toolchain.platform, c_file, partial,
             gcc_command(toolchain.interpreter.include, cflags, "/in/" + c_file.name,
                         "/out/" + partial.name))
+        stop_if_signalled(code)
     if not ok:
         partial.unlink(missing_ok=True)
         return output.strip() or f"gcc failed on {c_file}"

@@ -40,6 +40,7 @@ from axion_build.records.runstate import (
     checks_fail_their_task,
     describe,
     hold_back_work,
+    hold_signals,
     interruption,
     keep_state_of_unrun,
     start_run_id,
@@ -202,6 +203,7 @@ class RecordingReporter(ConsoleReporter):
         crashed; that exception is then the one being handled here.
         """
         stopped = sys.exc_info()[1]
+        release = hold_signals()
         super().complete_run()
         try:
             self.finish_run(stopped)
@@ -211,12 +213,13 @@ class RecordingReporter(ConsoleReporter):
         finally:
             if self.writer:
                 self.writer.close()
+            release()
             if self.undo_signal:
                 self.undo_signal()
             if os.environ.get(ACTIVE_ENV) == str(os.getpid()):
                 del os.environ[ACTIVE_ENV]
         if stopped is not None:
-            raise self.exit_for(stopped) from None
+            exit_now(self.exit_for(stopped))
         if self.state_lost:
             raise SystemExit(CRASH_EXIT)
         if self.held:
@@ -278,3 +281,15 @@ class RecordingReporter(ConsoleReporter):
         """Packages whose report task is part of this run, whether it ran or not."""
         return {package_of(self.tasks[name]) for name in self.selected
                 if stage_of(self.tasks[name]) == "report"} - {""}
+
+
+def exit_now(stop: SystemExit) -> None:
+    """End a run stopped by a signal (or crashed) with its exit code, now: doit closed its
+    database before this, and the record is written. A second SIGINT still pending (the
+    compiler it stopped first raised the interrupt) would otherwise surface on the way out
+    and end the process by the signal instead of the code (seen as -2 in place of 130)."""
+    if not isinstance(stop.code, int) or stop.code not in SIGNAL_EXIT.values():
+        raise stop from None
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(stop.code)

@@ -140,6 +140,9 @@ def to_step(event: StepEvent, task) -> BuildStep:
                      Detail=clip(detail) if values or extra else "", Error=clip(event.error))
 
 
+INTERRUPTED = "interrupted by "  # how a step the run stopped in the middle of ends
+
+
 def to_compile(step: BuildStep, task) -> BuildCompile | None:
     """The compile record of a module task that compiled, was up to date, or failed."""
     meta = axion_meta(task)
@@ -147,6 +150,8 @@ def to_compile(step: BuildStep, task) -> BuildCompile | None:
     if step.Stage != "compile" or not meta.get("module") or step.Status not in outcome:
         return None
     failed = step.Status == "failed"
+    if failed and step.Error.startswith(INTERRUPTED):
+        return None  # the run stopped while it compiled: not a module that failed
     status = outcome[step.Status]
     if status == "compiled" and (task.values or {}).get("cache"):
         status = CACHED

@@ -89,6 +89,24 @@ def terminate_as_interrupt(main_pid: int) -> Callable[[], None]:
     return lambda: signal.signal(signal.SIGTERM, previous)
 
 
+def hold_signals() -> Callable[[], None]:
+    """Ignore SIGINT and SIGTERM while the run's record is written (a second Ctrl-C, or
+    the first one still pending after a compiler it also stopped, would lose the record);
+    the function that restores what was there."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT,
+                                                                    signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore
+
+
 def checks_fail_their_task(dep_manager) -> None:
     """An up-to-date check that raises fails its task with the error (doit would crash)."""
     check = dep_manager.get_status

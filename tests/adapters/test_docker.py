@@ -164,13 +164,18 @@ def test_compile_in_image_mounts_source_and_output(runtime_base, tmp_path: Path)
     source.parent.mkdir()
     source.write_text("payload\n")
     out = tmp_path / "out" / "module.out"
-    ok, output = builder.compile_in_image(runtime_base, native_platform(), source, out,
-                                         ["sh", "-c", "cp /in/module.txt /out/module.out"])
-    assert ok, output
+    ok, output, code = builder.compile_in_image(
+        runtime_base, native_platform(), source, out,
+        ["sh", "-c", "cp /in/module.txt /out/module.out"])
+    assert ok and code == 0, output
     assert out.read_text() == "payload\n"
-    failed, output = builder.compile_in_image(runtime_base, native_platform(), source, out,
-                                             ["sh", "-c", "echo broken >&2; exit 1"])
-    assert not failed and "broken" in output
+    failed, output, code = builder.compile_in_image(
+        runtime_base, native_platform(), source, out, ["sh", "-c", "echo broken >&2; exit 1"])
+    assert not failed and "broken" in output and code != 0
+    # a compiler stopped by Ctrl-C in the container: docker run says 130
+    _, _, code = builder.compile_in_image(runtime_base, native_platform(), source, out,
+                                          ["sh", "-c", "kill -INT $$"])
+    assert code == 130
 
 
 def test_copy_from_image_copies_what_it_has_without_running_it(tiny_image, tmp_path: Path):

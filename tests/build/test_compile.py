@@ -240,3 +240,13 @@ def test_a_host_without_python_headers_does_not_compile_there(tmp_path):
     bare = replace(host_interpreter(), include=str(tmp_path))
     assert "python3-dev" in host_compile_problem(bare)
     assert str(tmp_path) in host_compile_problem(bare)
+
+
+@pytest.mark.parametrize(("code", "expected"), [
+    (-2, "SIGINT"), (130, "SIGINT"), (-15, "SIGTERM"), (143, "SIGTERM"), (1, ""), (0, ""),
+    (-9, ""),
+])
+def test_a_compiler_stopped_by_a_signal_is_an_interruption(code, expected):
+    from axion_build.build.cc import stop_signal
+
+    assert stop_signal(code) == expected

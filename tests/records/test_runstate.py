@@ -227,3 +227,42 @@ def test_describe_names_where_an_unknown_error_was_raised():
     from axion_build.adapters.docker import EngineUnreachable
 
     assert describe(EngineUnreachable("no engine")) == "EngineUnreachable: no engine"
+
+
+def test_ctrl_c_during_the_compile_stage_stops_the_run_as_interrupted(tmp_path):
+    """Ctrl-C (SIGINT to the process group) while gcc runs: the run stops within seconds,
+    exits 130, is recorded interrupted, no module is recorded as failing to compile, no
+    module starts after the signal, and no half-written file is left."""
+    import sqlite3
+    import sys
+
+    from workspace import db_options
+
+    ws = make_workspace(tmp_path)
+    provision(ws)
+    line = [sys.executable, "-m", "doit", "run", "-f", str(ws.tool / "dodo.py"), "-d",
+            str(ws.root), *db_options(ws.root, "run"), "compile:shop"]
+    proc = subprocess.Popen(line, cwd=ws.root, env=ws.env(CCACHE_DISABLE="1"), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    seen = []
+    for text in proc.stdout:  # the first module's compile has started
+        seen.append(text)
+        if text.startswith(".  compile:shop:amd64:"):
+            break
+    time.sleep(0.3)
+    started = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)
+    rest, _ = proc.communicate(timeout=60)
+    output = "".join(seen) + rest
+    assert time.monotonic() - started < 10
+    assert proc.returncode == 130, output
+    assert "run interrupted by SIGINT; recorded as interrupted" in output
+    assert "failed to compile" not in output and "Traceback" not in output
+    assert not [t for t in ran_tasks(rest) if t.startswith("compile:shop:amd64:")]
+    assert not [p for p in (ws.root / "build").rglob("*.partial")]
+    with sqlite3.connect(ws.root / "build" / "records.sqlite3") as db:
+        status = db.execute("SELECT Status FROM log_build_run").fetchall()
+        compiles = db.execute("SELECT CompileSuccess FROM log_build_compile").fetchall()
+    assert status == [("interrupted",)]
+    assert ("N",) not in compiles
