@@ -81,7 +81,7 @@ def run_doit(root: Path, arguments: list[str]) -> int:
 
 def own_code_command(root: Path, argv: list[str]) -> list[str] | None:
     """The command that runs this checkout's own code, when `root` is another checkout
-    of this tool than the one imported (one venv serves several clones)."""
+    of this tool than the one imported (a venv installed from one clone, run in another)."""
     if root == paths.PACKAGE_DIR.parent or not (root / "axion_build" / "cli.py").is_file():
         return None
     return [sys.executable, "-m", "axion_build.cli", *argv]

@@ -2,7 +2,7 @@
 # Installs and starts what a job needs on a Debian 12 host, and nothing more:
 #   scripts/provision.sh pipeline   the example's pipeline: a Docker engine with buildx,
 #                                   a registry on 127.0.0.1:5000, gcc, debootstrap, oras, cosign,
-#                                   the venv
+#                                   the checkout's own venv (.venv)
 #   scripts/provision.sh [tests]    the test suite too: compose, MariaDB, Caddy,
 #                                   supervisor, QEMU and the cross gcc for arm64, sshd,
 #                                   Chromium
@@ -303,7 +303,7 @@ print(urllib.parse.unquote(urllib.parse.urlparse(url).path))
 EOF
 }
 
-# The venv: the tool for the pipeline; for the tests, their tools and the MariaDB driver.
+# The checkout's venv: the tool for the pipeline; for the tests, their tools and the MariaDB driver.
 # Its stamp holds the pyproject hash and the extras installed (a tests venv serves both).
 install_venv() {
     local start stamp want extras
@@ -332,7 +332,7 @@ main() {
     [[ $PROFILE == pipeline || $PROFILE == tests ]] \
         || die "unknown profile '$PROFILE' (use: pipeline or tests)"
     mkdir -p "$CACHE" "$LOG_DIR"
-    # one provisioning at a time: parallel test runs share the daemons and the venv
+    # one provisioning at a time: parallel test runs share the daemons and pip's cache
     exec 9>"$CACHE/provision.lock"
     flock 9
     install_packages

@@ -1,6 +1,6 @@
 """A user who is not root, with access to a running Docker engine, provisions and runs the
-pipeline: the venv and the caches are the user's own, nothing needs a system folder, and
-the engine already running is used as it is."""
+pipeline: the venv (in the checkout) and the caches are the user's own, nothing needs a
+system folder, and the engine already running is used as it is."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def test_a_user_who_is_not_root_runs_the_pipeline(user, base_images):
         assert provisioned.returncode == 0, provisioned.stdout + provisioned.stderr
         assert "docker engine (running)" in provisioned.stdout
         cache = home / ".cache" / "axion-build"
-        axion = str(cache / "venv" / "bin" / "axion")
+        axion = str(repo / ".venv" / "bin" / "axion")
         keys = as_user(user, [axion, "keys", "shop"], repo)
         assert keys.returncode == 0, keys.stdout + keys.stderr
         done = as_user(user, [axion, "pipeline", "shop", "--skip-push"], repo / "apps" / "shop")
