@@ -13,17 +13,14 @@ import subprocess  # noqa: E402
 
 import pytest  # noqa: E402
 
-from needs import missing  # noqa: E402
+from needs import check_needs, missing  # noqa: E402
 
 BASE_IMAGES = ("axion-base/bookworm-runtime:latest", "axion-base/bookworm-builder:latest")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """A test marked `needs(available, what)` (tests/needs.py) stops when `what` is missing."""
-    for mark in item.iter_markers("needs"):
-        available, what = mark.args
-        if not available:
-            missing(what)
+    check_needs(item)
 
 
 def engine_answers() -> bool:

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from needs import missing
+
 
 @dataclass
 class Engine:
@@ -104,7 +106,7 @@ def start_engine(dockerd: Path | None = None, containerd_store: bool = False,
     their own, whose containers may talk to each other.
     """
     if os.geteuid() != 0 or not shutil.which("dockerd") or not shutil.which("ip"):
-        pytest.skip("a second Docker engine needs root, dockerd and ip")
+        missing("a second Docker engine needs root, dockerd and ip")
     # short paths: containerd's sockets live under the exec root (108-byte limit)
     root = Path(tempfile.mkdtemp(prefix="axe-", dir="/tmp"))
     key = uuid.uuid4().hex[:6]

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+from types import ModuleType
 from typing import NoReturn
 
 import pytest
@@ -26,3 +28,20 @@ def needs(available: bool, what: str) -> pytest.MarkDecorator:
     """A mark for a test that needs `what` (`available`: whether it is here); checked when
     the test is set up (tests/conftest.py), as a skipif mark would be."""
     return pytest.mark.needs(available, what)
+
+
+def importorfail(module: str, install: str) -> ModuleType:
+    """`module` imported; missing, as `missing` (`install` says how to get it)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        missing(f"no {module} module ({install})")
+
+
+def check_needs(item: pytest.Item) -> None:
+    """For pytest_runtest_setup: a test marked `needs(available, what)` stops when `what` is
+    missing."""
+    for mark in item.iter_markers("needs"):
+        available, what = mark.args
+        if not available:
+            missing(what)

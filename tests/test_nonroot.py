@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from needs import missing
 from workspace import FIXTURES, copy_checkout
 
 pytestmark = pytest.mark.e2e
@@ -24,10 +25,10 @@ USER = "axion-user"
 def user() -> pwd.struct_passwd:
     """A plain user in the group that may use the engine's socket."""
     if os.geteuid() != 0 or shutil.which("useradd") is None:
-        pytest.skip("making a second user needs root and useradd")
+        missing("making a second user needs root and useradd")
     socket = Path("/var/run/docker.sock")
     if not socket.exists():
-        pytest.skip("the engine is not on the default socket")
+        missing("the engine is not on the default socket")
     group = socket.stat().st_gid
     if subprocess.run(["id", USER], capture_output=True).returncode != 0:
         subprocess.run(["useradd", "--create-home", "--gid", "users", USER], check=True)

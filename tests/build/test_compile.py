@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from needs import needs
 from axion_build.build.apptree import ModuleSource, find_modules, python_files, stays_python
 from axion_build.build.cc import c_compile, gcc_command
 from axion_build.build.compile import cythonize_one
@@ -102,7 +103,7 @@ def test_cython_and_gcc_errors_are_returned_with_their_text(tmp_path):
 
 # --- through doit, on the fixture app -------------------------------------------------
 
-needs_engine = pytest.mark.skipif(shutil.which("docker") is None, reason="no docker client")
+needs_engine = needs(shutil.which("docker") is not None, "no docker client")
 
 
 def compiled_names(ws) -> list[str]:
