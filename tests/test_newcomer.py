@@ -140,7 +140,7 @@ class Chroot:
     def mount(self, source: str, target: Path, *options: str, read_only: bool = False) -> None:
         """Mount `source` (a file system type for `-t`, or a path for `--bind`) on `target`."""
         if not target.exists():
-            if Path(source).is_file():
+            if Path(source).exists() and not Path(source).is_dir():  # a file, a socket
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.touch()
             else:
