@@ -217,8 +217,16 @@ install_cosign() {
     done_step "cosign (signatures)" "$start"
 }
 
+# The registry's HTTP status, 000 when nothing answers; with Python, not curl: on a new
+# machine this runs before curl is installed.
 registry_status() {
-    curl -s -o /dev/null -w '%{http_code}' "http://$REGISTRY_ADDR/v2/" 2>/dev/null || true
+    "$PYTHON" - "http://$REGISTRY_ADDR/v2/" <<'EOF' 2>/dev/null || echo 000
+import sys, urllib.error, urllib.request
+try:
+    print(urllib.request.urlopen(sys.argv[1], timeout=5).status)
+except urllib.error.HTTPError as error:
+    print(error.code)
+EOF
 }
 
 registry_ready() { [[ $(registry_status) == 200 ]]; }
