@@ -27,8 +27,6 @@ from axion_build.paths import cache_root
 from needs import missing
 from workspace import ROOT
 
-pytestmark = pytest.mark.e2e
-
 PACKAGES = ("python3", "git", "ca-certificates")
 SUITE = "bookworm"
 SOCKET = Path("/run/docker.sock")
@@ -230,6 +228,25 @@ def tail(done: subprocess.CompletedProcess) -> str:
     return f"exit {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
 
 
+def report(command: str, done: subprocess.CompletedProcess, seconds: float) -> None:
+    """Print how long `command` took inside, with its provisioning steps' times."""
+    print(f"\nnewcomer: {command}: {seconds:.0f} s")
+    for line in done.stdout.splitlines():
+        if line.startswith("provision: ") or " passed" in line:
+            print(f"  {line}")
+
+
+@pytest.mark.parametrize("ci", ["true", ""])
+def test_what_the_machine_lacks_is_named(monkeypatch, tmp_path, ci):
+    monkeypatch.setenv("CI", ci)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no debootstrap, nor anything else
+    outcome = pytest.fail.Exception if ci else pytest.skip.Exception
+    first = "the debootstrap command" if os.geteuid() == 0 else "root"
+    with pytest.raises(outcome, match=first):
+        check_requirements()
+
+
+@pytest.mark.e2e
 def test_the_readme_commands_work_on_a_clean_debian(newcomer):
     assert newcomer.run("! python3 -c 'import ensurepip' && ! command -v pip3").returncode == 0
     # the first thing a Python user tries leaves a venv without pip (no python3-venv yet)
@@ -237,7 +254,9 @@ def test_the_readme_commands_work_on_a_clean_debian(newcomer):
     assert half.returncode != 0 and "ensurepip is not" in half.stdout + half.stderr
     assert newcomer.inside("/root/app/.venv/bin/python").exists()
 
+    started = time.monotonic()
     pipeline = newcomer.run("cd /root/app && ./run pipeline")
+    report("./run pipeline", pipeline, time.monotonic() - started)
     assert pipeline.returncode == 0, tail(pipeline)
     installed = next(line for line in pipeline.stdout.splitlines() if "installing" in line)
     assert "python3-venv" in installed and "python3-dev" in installed, installed
@@ -246,6 +265,8 @@ def test_the_readme_commands_work_on_a_clean_debian(newcomer):
     assert "pipeline:homechoice" in pipeline.stdout
     assert newcomer.run("/root/app/.venv/bin/python -m pip --version").returncode == 0
 
+    started = time.monotonic()
     tests = newcomer.run(f"cd /root/app && ./run tests {' '.join(TESTS_SELECTION)}")
+    report("./run tests", tests, time.monotonic() - started)
     assert tests.returncode == 0, tail(tests)
     assert " passed" in tests.stdout and "skipped" not in tests.stdout, tail(tests)
