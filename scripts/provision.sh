@@ -323,7 +323,8 @@ print(urllib.parse.unquote(urllib.parse.urlparse(url).path))
 EOF
 }
 
-# The checkout's venv: the tool for the pipeline; for the tests, their tools and the MariaDB driver.
+# The checkout's venv: the tool for the pipeline; for the tests, their tools and the
+# MariaDB driver.
 # Its stamp holds the pyproject hash and the extras installed (a tests venv serves both).
 install_venv() {
     local start stamp want extras
