@@ -10,11 +10,11 @@ import sqlite3
 import subprocess
 
 import pytest
+from registryd import Registry, crypt, start_registry
 
-from needs import missing
 from axion_build.build.bases import PulledBase, registry_host
 from axion_build.config.model import RegistrySpec
-from registryd import Registry, crypt, start_registry
+from needs import missing
 from workspace import make_workspace, provision, ran_tasks
 
 PASSWORD = "pull-s3cret-9"

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from needs import missing, needs
 from axion_build.adapters import docker
 from axion_build.build.bootstrap import (
     RECIPE_LABEL,
@@ -28,6 +27,7 @@ from axion_build.build.bootstrap import (
     second_stage_command,
 )
 from axion_build.config.model import ImageSpec
+from needs import missing, needs
 from tasks.base import base_image_tasks
 from workspace import ROOT, ran_tasks, uptodate_tasks
 

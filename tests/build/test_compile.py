@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from needs import needs
 from axion_build.build.apptree import ModuleSource, find_modules, python_files, stays_python
 from axion_build.build.cc import c_compile, gcc_command
 from axion_build.build.compile import cythonize_one
 from axion_build.build.toolchain import Interpreter, Toolchain, host_interpreter, host_matches
 from axion_build.config.model import CompileSpec, tag_for_platform
+from needs import needs
 from workspace import FIXTURES, make_workspace, provision, ran_tasks, uptodate_tasks
 
 HOST = host_interpreter()

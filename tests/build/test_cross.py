@@ -11,14 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from needs import needs
 from axion_build.build import toolchain as toolchains
 from axion_build.build.bootstrap import emulation_available
 from axion_build.build.cc import c_compile, host_command
-from axion_build.build.cross import (CrossCompiler, find_cross_compiler, header_paths,
-                                     missing_compiler_warning)
+from axion_build.build.cross import (
+    CrossCompiler,
+    find_cross_compiler,
+    header_paths,
+    missing_compiler_warning,
+)
 from axion_build.build.toolchain import Interpreter, Toolchain, host_interpreter, toolchain_kind
 from axion_build.config.model import native_platform, tag_for_platform
+from needs import needs
 from workspace import make_workspace, provision, ran_tasks
 
 HOST = host_interpreter()

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from needs import missing, needs
 from axion_build.adapters.oras import oras_binary
 from axion_build.adapters.registry import client_for
 from axion_build.build import artifact
@@ -20,6 +19,7 @@ from axion_build.build.artifact import BadArtifact, Origin, module_key, shared_k
 from axion_build.build.modcache import SharedCache, stamp_of
 from axion_build.config.model import CacheSpec, CompileSpec, PackageConfig
 from axion_build.names import module_cache_repository
+from needs import missing, needs
 from tests.registryd import Registry, crypt, free_port, start_registry
 
 PASSWORD = "cache-registry-password-0123"
