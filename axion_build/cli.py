@@ -19,8 +19,11 @@ STACK_VERBS = ("start", "stop", "restart", "status")
 def parser() -> argparse.ArgumentParser:
     """Command-line grammar (pure)."""
     top = argparse.ArgumentParser(prog="axion", description="Axion Build: compiled, "
-                                  "per-service images and deploy files for a package.")
-    top.add_argument("verb", choices=VERBS)
+                                  "per-service images and deploy files for a package.",
+                                  epilog="axion init <package> --app-root PATH writes "
+                                  "config/<package>.yaml and dodo.py (axion init --help)")
+    # `init` is dispatched before this grammar (it has its own); listed so --help names it
+    top.add_argument("verb", choices=("init", *VERBS))
     top.add_argument("package")
     top.add_argument("name", nargs="?", default="", metavar="service",
                      help="start, stop, restart, status: only this service")
@@ -78,7 +81,7 @@ def run_doit(root: Path, arguments: list[str]) -> int:
 
 def own_code_command(root: Path, argv: list[str]) -> list[str] | None:
     """The command that runs this checkout's own code, when `root` is another checkout
-    of this tool than the one imported (one venv serves several clones)."""
+    of this tool than the one imported (a venv installed from one clone, run in another)."""
     if root == paths.PACKAGE_DIR.parent or not (root / "axion_build" / "cli.py").is_file():
         return None
     return [sys.executable, "-m", "axion_build.cli", *argv]
@@ -134,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["init"]:
         return init_command(argv[1:])
     args = parser().parse_args(argv)
+    if args.verb == "init":  # `axion --skip-push init ...`: only `axion init ...` is init
+        parser().error("init takes its own options: axion init <package> --app-root PATH")
     if args.name and args.verb not in STACK_VERBS:
         parser().error(f"a service name follows only {', '.join(STACK_VERBS)} "
                        f"(for {args.verb}: --service {args.name})")

@@ -66,7 +66,7 @@ SYSTEM_CACHE = Path("/var/cache/axion-build")
 
 
 def cache_root() -> Path:
-    """The machine's cache (ccache, root filesystems, wheels, the venv of `./run`):
+    """The machine's cache (ccache, root filesystems, wheels, pip's cache):
     `AXION_CACHE`, else /var/cache/axion-build for root (or where it is writable), else
     the user's own `~/.cache/axion-build` (`$XDG_CACHE_HOME`)."""
     if override := os.environ.get("AXION_CACHE"):

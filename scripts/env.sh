@@ -1,4 +1,5 @@
-# Sourced by ./run and scripts/provision.sh: where the machine's cache and the venv live.
+# Sourced by ./run and scripts/provision.sh (ROOT: the checkout): where the machine's cache
+# and this checkout's venv live.
 # AXION_CACHE wins; else /var/cache/axion-build for root (or where it is writable); else
 # the user's own cache, so a user who is not root needs no system folder.
 if [[ -z ${AXION_CACHE:-} ]]; then
@@ -9,4 +10,7 @@ if [[ -z ${AXION_CACHE:-} ]]; then
     fi
 fi
 export AXION_CACHE
-VENV=$AXION_CACHE/venv
+# Each checkout runs on a venv of its own, so deleting any clone leaves the others whole;
+# pip's download and wheel cache is the machine's, so a second clone's venv installs fast.
+VENV=$ROOT/.venv
+export PIP_CACHE_DIR=${PIP_CACHE_DIR:-$AXION_CACHE/pip}

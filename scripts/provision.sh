@@ -2,7 +2,7 @@
 # Installs and starts what a job needs on a Debian 12 host, and nothing more:
 #   scripts/provision.sh pipeline   the example's pipeline: a Docker engine with buildx,
 #                                   a registry on 127.0.0.1:5000, gcc, debootstrap, oras, cosign,
-#                                   the venv
+#                                   the checkout's own venv (.venv)
 #   scripts/provision.sh [tests]    the test suite too: compose, MariaDB, Caddy,
 #                                   supervisor, QEMU and the cross gcc for arm64, sshd,
 #                                   Chromium
@@ -217,8 +217,16 @@ install_cosign() {
     done_step "cosign (signatures)" "$start"
 }
 
+# The registry's HTTP status, 000 when nothing answers; with Python, not curl: on a new
+# machine this runs before curl is installed.
 registry_status() {
-    curl -s -o /dev/null -w '%{http_code}' "http://$REGISTRY_ADDR/v2/" 2>/dev/null || true
+    "$PYTHON" - "http://$REGISTRY_ADDR/v2/" <<'EOF' 2>/dev/null || echo 000
+import sys, urllib.error, urllib.request
+try:
+    print(urllib.request.urlopen(sys.argv[1], timeout=5).status)
+except urllib.error.HTTPError as error:
+    print(error.code)
+EOF
 }
 
 registry_ready() { [[ $(registry_status) == 200 ]]; }
@@ -252,9 +260,21 @@ EOF
     done_step "registry $REGISTRY_ADDR" "$start"
 }
 
+# The tests' account on 127.0.0.1:3306, as tests/records uses it.
+test_database_answers() {
+    mariadb --protocol=tcp -h 127.0.0.1 -P 3306 -u axion -paxion axion_test -e 'SELECT 1' \
+        >/dev/null 2>&1
+}
+
 start_mariadb() {
     local start
     start=$(now)
+    # a server that already serves the tests' account is used as it is (one on the same
+    # loopback but another root filesystem, whose socket is not ours, too)
+    if test_database_answers; then
+        done_step "mariadb (running)" "$start"
+        return
+    fi
     if ! mariadb-admin ping >/dev/null 2>&1; then
         service mariadb start >"$LOG_DIR/axion-mariadb-start.log" 2>&1 9>&- || true
         wait_for 30 mariadb-admin ping \
@@ -303,7 +323,8 @@ print(urllib.parse.unquote(urllib.parse.urlparse(url).path))
 EOF
 }
 
-# The venv: the tool for the pipeline; for the tests, their tools and the MariaDB driver.
+# The checkout's venv: the tool for the pipeline; for the tests, their tools and the
+# MariaDB driver.
 # Its stamp holds the pyproject hash and the extras installed (a tests venv serves both).
 install_venv() {
     local start stamp want extras
@@ -332,7 +353,7 @@ main() {
     [[ $PROFILE == pipeline || $PROFILE == tests ]] \
         || die "unknown profile '$PROFILE' (use: pipeline or tests)"
     mkdir -p "$CACHE" "$LOG_DIR"
-    # one provisioning at a time: parallel test runs share the daemons and the venv
+    # one provisioning at a time: parallel test runs share the daemons and pip's cache
     exec 9>"$CACHE/provision.lock"
     flock 9
     install_packages

@@ -13,7 +13,14 @@ import subprocess  # noqa: E402
 
 import pytest  # noqa: E402
 
+from needs import check_needs, missing  # noqa: E402
+
 BASE_IMAGES = ("axion-base/bookworm-runtime:latest", "axion-base/bookworm-builder:latest")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test marked `needs(available, what)` (tests/needs.py) stops when `what` is missing."""
+    check_needs(item)
 
 
 def engine_answers() -> bool:
@@ -27,7 +34,7 @@ def engine_answers() -> bool:
 def base_images() -> tuple[str, ...]:
     """The local Debian base images, bootstrapped once (cached in the engine)."""
     if not engine_answers():
-        pytest.skip("no Docker engine answers (run ./run tests, which starts one)")
+        missing("no Docker engine answers (run ./run tests, which starts one)")
     present = subprocess.run(["docker", "image", "inspect", *BASE_IMAGES], capture_output=True)
     if present.returncode == 0:
         return BASE_IMAGES

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from needs import missing
+
 
 @dataclass
 class Engine:
@@ -103,8 +105,12 @@ def start_engine(dockerd: Path | None = None, containerd_store: bool = False,
     `networks`: the networks it makes (a compose project's) get addresses from a pool of
     their own, whose containers may talk to each other.
     """
-    if os.geteuid() != 0 or not shutil.which("dockerd") or not shutil.which("ip"):
-        pytest.skip("a second Docker engine needs root, dockerd and ip")
+    lacking = [name for name, here in (("root", os.geteuid() == 0),
+                                       ("dockerd", shutil.which("dockerd")),
+                                       ("ip (iproute2)", shutil.which("ip"))) if not here]
+    if lacking:
+        missing(f"a second Docker engine needs root, dockerd and ip; missing: "
+                f"{', '.join(lacking)}")
     # short paths: containerd's sockets live under the exec root (108-byte limit)
     root = Path(tempfile.mkdtemp(prefix="axe-", dir="/tmp"))
     key = uuid.uuid4().hex[:6]

@@ -25,6 +25,7 @@ import pytest
 
 from axion_build.adapters.registry import IMAGE_TYPES, INDEX_TYPES, image_size
 from axion_build.config.model import RegistrySpec
+from needs import missing
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -129,7 +130,7 @@ def start_registry(folder: Path, htpasswd: str = "",
     """Run docker-registry with filesystem storage in `folder` on a free port of `host`
     (loopback, unless a test needs an address the engine does not trust as plain HTTP)."""
     if shutil.which("docker-registry") is None:
-        pytest.skip("docker-registry is not installed")
+        missing("docker-registry is not installed")
     port = free_port()
     auth = ""
     if htpasswd:

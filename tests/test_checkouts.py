@@ -1,5 +1,5 @@
-"""Every checkout is its own: a second clone served by the same venv reads its own code,
-config, app tree and build folder, whichever clone the venv was installed from."""
+"""Every checkout is its own: a second clone run by another clone's venv reads its own
+code, config, app tree and build folder, whichever clone the venv was installed from."""
 
 from __future__ import annotations
 

@@ -9,11 +9,12 @@ import subprocess
 import sys
 import sysconfig
 import uuid
+import zipfile
 from pathlib import Path
 
 import pytest
 
-from workspace import FIXTURES, ROOT
+from workspace import FIXTURES, ROOT, copy_checkout
 
 
 def run(command: list[str], cwd: Path, **extra: str) -> subprocess.CompletedProcess:
@@ -71,6 +72,30 @@ def test_the_wheel_installs_no_generic_top_level_name(venv):
     assert missing == "True"
     assert location.startswith(str(venv)) and templates.startswith(str(venv))
     assert (Path(templates) / "dockerfiles" / "package.dockerfile.j2").is_file()
+
+
+TEMPLATE_DIRS = ("caddy", "charts", "deploy", "dockerfiles", "init", "reports")
+
+
+def test_pip_wheel_warns_of_no_package_and_leaves_the_build_folder_alone(tmp_path):
+    checkout = copy_checkout(tmp_path / "checkout")
+    shutil.rmtree(checkout / "build", ignore_errors=True)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                            "--no-build-isolation", str(checkout), "-w", str(tmp_path / "dist")],
+                           cwd=checkout, capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    output = built.stdout + built.stderr
+    assert "is absent from the `packages` configuration" not in output
+    assert "absent from the packages configuration" not in output
+    # `build/` is the pipeline's output folder: setuptools' tree goes elsewhere
+    assert not (checkout / "build").exists()
+    wheel = next((tmp_path / "dist").glob("axion_build-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    sources = {f"axion_build/templates/{path.relative_to(checkout).as_posix()}"
+               for folder in TEMPLATE_DIRS for path in (checkout / folder).rglob("*")
+               if path.is_file() and "__pycache__" not in path.parts}
+    assert sources and sources <= names, sorted(sources - names)
 
 
 def test_init_writes_a_commented_config_and_a_two_line_dodo(repo):

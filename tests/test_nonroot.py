@@ -1,6 +1,6 @@
 """A user who is not root, with access to a running Docker engine, provisions and runs the
-pipeline: the venv and the caches are the user's own, nothing needs a system folder, and
-the engine already running is used as it is."""
+pipeline: the venv (in the checkout) and the caches are the user's own, nothing needs a
+system folder, and the engine already running is used as it is."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from needs import missing
 from workspace import FIXTURES, copy_checkout
 
 pytestmark = pytest.mark.e2e
@@ -24,10 +25,10 @@ USER = "axion-user"
 def user() -> pwd.struct_passwd:
     """A plain user in the group that may use the engine's socket."""
     if os.geteuid() != 0 or shutil.which("useradd") is None:
-        pytest.skip("making a second user needs root and useradd")
+        missing("making a second user needs root and useradd")
     socket = Path("/var/run/docker.sock")
     if not socket.exists():
-        pytest.skip("the engine is not on the default socket")
+        missing("the engine is not on the default socket")
     group = socket.stat().st_gid
     if subprocess.run(["id", USER], capture_output=True).returncode != 0:
         subprocess.run(["useradd", "--create-home", "--gid", "users", USER], check=True)
@@ -64,7 +65,7 @@ def test_a_user_who_is_not_root_runs_the_pipeline(user, base_images):
         assert provisioned.returncode == 0, provisioned.stdout + provisioned.stderr
         assert "docker engine (running)" in provisioned.stdout
         cache = home / ".cache" / "axion-build"
-        axion = str(cache / "venv" / "bin" / "axion")
+        axion = str(repo / ".venv" / "bin" / "axion")
         keys = as_user(user, [axion, "keys", "shop"], repo)
         assert keys.returncode == 0, keys.stdout + keys.stderr
         done = as_user(user, [axion, "pipeline", "shop", "--skip-push"], repo / "apps" / "shop")

@@ -60,6 +60,15 @@ def test_cli_maps_the_seed_flags_to_doit(argv, expected):
     assert doit_arguments(parser().parse_args(argv)) == expected
 
 
+def test_axion_help_lists_init():
+    done = subprocess.run([sys.executable, "-m", "axion_build.cli", "--help"], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    verbs = done.stdout.split("{", 1)[1].split("}", 1)[0].split(",")
+    assert verbs[0] == "init" and "pipeline" in verbs
+    assert "axion init <package> --app-root PATH" in done.stdout
+
+
 def registry_tags(repository: str) -> list[str]:
     try:
         with urllib.request.urlopen(f"http://{REGISTRY}/v2/{repository}/tags/list",

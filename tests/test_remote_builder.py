@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from needs import missing
 from workspace import make_workspace, provision, ran_tasks
 
 pytestmark = pytest.mark.e2e
@@ -34,7 +35,7 @@ def free_port() -> int:
 def ssh_endpoint(tmp_path):
     """A real sshd on 127.0.0.1 accepting a fresh key for root; yields the endpoint."""
     if shutil.which("sshd") is None and not Path("/usr/sbin/sshd").exists():
-        pytest.skip("openssh-server is not installed")
+        missing("openssh-server is not installed")
     keys = tmp_path / "ssh"
     keys.mkdir()
     for name in ("host", "client"):

@@ -19,6 +19,7 @@ from registryd import served_registry
 
 from axion_build.adapters.oras import oras_binary
 from axion_build.build.reproducible import reproducible_verdict
+from needs import needs
 from workspace import registry_workspace
 
 IMAGES = ("latest", "shop", "stock", "caddy")
@@ -58,8 +59,8 @@ def image_steps(ws) -> dict[str, dict]:
 
 
 @pytest.mark.e2e
-@pytest.mark.skipif(not oras_binary(), reason="the oras CLI is not installed")
-@pytest.mark.skipif(newer_dockerd() is None, reason="no dockerd 26: ./run provision tests")
+@needs(bool(oras_binary()), "the oras CLI is not installed")
+@needs(newer_dockerd() is not None, "no dockerd 26: ./run provision tests")
 def test_one_commit_on_two_machines_gives_the_same_image_digests(tmp_path):
     with served_registry(tmp_path / "registry") as (registry, _, _):
         a = registry_workspace(tmp_path / "a", registry.host)

@@ -20,10 +20,11 @@ from axion_build.adapters.oras import oras_binary
 from axion_build.adapters.registry import RegistryClient
 from axion_build.build.artifact import SO_TYPE, layer_of
 from axion_build.build.signkeys import cosign_key_paths, provision_cosign_keys
+from needs import needs
 from workspace import ran_tasks, registry_workspace
 
 pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(not oras_binary(), reason="the oras CLI is not installed")]
+              needs(bool(oras_binary()), "the oras CLI is not installed")]
 
 
 @pytest.fixture

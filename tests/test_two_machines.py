@@ -18,10 +18,11 @@ from registryd import Registry, served_registry
 
 from axion_build.adapters.oras import oras_binary
 from axion_build.build.signkeys import cosign_key_paths
+from needs import needs
 from workspace import registry_workspace
 
 pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(not oras_binary(), reason="the oras CLI is not installed")]
+              needs(bool(oras_binary()), "the oras CLI is not installed")]
 
 
 @pytest.fixture

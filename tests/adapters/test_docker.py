@@ -13,10 +13,11 @@ import pytest
 
 from axion_build.adapters import builder, docker, transfer
 from axion_build.config.model import ImageSpec, RegistrySpec, native_platform
+from needs import needs
 from tasks.base import base_image_tasks
 
-pytestmark = pytest.mark.skipif(not docker.engine_available(),
-                                reason="no Docker engine answers (./run tests starts one)")
+pytestmark = needs(docker.engine_available(),
+                   "no Docker engine answers (./run tests starts one)")
 
 REGISTRY = "127.0.0.1:5000"
 DOCKERFILE = """\

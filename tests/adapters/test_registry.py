@@ -18,6 +18,7 @@ from axion_build.adapters.registry import (
     registry_base_url,
 )
 from axion_build.config.model import RegistrySpec
+from needs import missing
 
 
 @pytest.mark.parametrize(
@@ -79,7 +80,7 @@ def registry(tmp_path):
 @pytest.fixture
 def private_registry(tmp_path):
     if crypt is None:
-        pytest.skip("no bcrypt hashing for the registry's htpasswd")
+        missing("no bcrypt hashing for the registry's htpasswd")
     hashed = crypt.crypt("s3cret", crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))
     process, url = start_registry(tmp_path, f"builder:{hashed}\n")
     yield Registry(url, "builder", "s3cret")
@@ -147,7 +148,7 @@ def docker_works() -> bool:
 @pytest.mark.e2e
 def test_an_image_pushed_by_docker_shows_up(registry, tmp_path):
     if not docker_works():
-        pytest.skip("no Docker engine")
+        missing("no Docker engine")
     ref = f"{registry.host}/axion/demo-tiny:1"
     (tmp_path / "rootfs").mkdir()
     (tmp_path / "rootfs" / "hello.txt").write_text("tiny")
@@ -167,7 +168,7 @@ def test_an_image_pushed_by_docker_shows_up(registry, tmp_path):
 
 def test_shared_registry_on_5000_is_read_when_it_answers():
     if not answers("http://127.0.0.1:5000"):
-        pytest.skip("no registry on 127.0.0.1:5000")
+        missing("no registry on 127.0.0.1:5000")
     view = overview(RegistrySpec(url="127.0.0.1:5000", insecure=True), "")
     assert view.reachable, view.error
     assert all(not t.error for t in view.tags)

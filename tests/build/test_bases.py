@@ -10,10 +10,11 @@ import sqlite3
 import subprocess
 
 import pytest
+from registryd import Registry, crypt, start_registry
 
 from axion_build.build.bases import PulledBase, registry_host
 from axion_build.config.model import RegistrySpec
-from registryd import Registry, crypt, start_registry
+from needs import missing
 from workspace import make_workspace, provision, ran_tasks
 
 PASSWORD = "pull-s3cret-9"
@@ -29,7 +30,7 @@ def bases_registry(base_images, tmp_path_factory):
     """A private registry holding the bootstrapped bases as `bases/runtime:bookworm` and
     `bases/builder:bookworm`; the engine is logged out of it and lacks those tags."""
     if crypt is None:
-        pytest.skip("no bcrypt hashing for the registry's htpasswd")
+        missing("no bcrypt hashing for the registry's htpasswd")
     hashed = crypt.crypt(PASSWORD, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))
     process, url = start_registry(tmp_path_factory.mktemp("bases"), f"builder:{hashed}\n")
     registry = Registry(url, "builder", PASSWORD)
@@ -79,7 +80,7 @@ def test_a_plain_http_registry_off_loopback_is_named_as_such(bases_registry, tmp
     registry, refs = bases_registry
     address = bridge_address()
     if not address:
-        pytest.skip("the engine has no default bridge")
+        missing("the engine has no default bridge")
     (tmp_path / "plain").mkdir()
     process, url = start_registry(tmp_path / "plain", host=address)
     try:

@@ -27,14 +27,15 @@ from axion_build.build.bootstrap import (
     second_stage_command,
 )
 from axion_build.config.model import ImageSpec
+from needs import missing, needs
 from tasks.base import base_image_tasks
 from workspace import ROOT, ran_tasks, uptodate_tasks
 
 MIRROR = "http://deb.debian.org/debian"
 RUNTIME = "axion-base/bookworm-runtime:latest"
 BUILDER = "axion-base/bookworm-builder:latest"
-needs_engine = pytest.mark.skipif(not docker.engine_available(),
-                                  reason="no Docker engine answers (./run tests starts one)")
+needs_engine = needs(docker.engine_available(),
+                     "no Docker engine answers (./run tests starts one)")
 
 
 @pytest.mark.parametrize(
@@ -116,7 +117,7 @@ def test_remove_tree_unmounts_what_a_failed_run_left(tmp_path):
     tree = tmp_path / "work"
     (tree / "proc").mkdir(parents=True)
     if subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(tree / "proc")]).returncode != 0:
-        pytest.skip("cannot mount here (not root)")
+        missing("cannot mount here (not root)")
     assert mounts_under(tree) == [str(tree / "proc")]
     remove_tree(tree)
     assert not tree.exists() and mounts_under(tmp_path) == []
@@ -224,7 +225,7 @@ def test_a_stale_label_is_not_current(amd64_bases):
 
 @pytest.mark.e2e
 @needs_engine
-@pytest.mark.skipif(not emulation_available("arm64"), reason="no QEMU emulation for arm64")
+@needs(emulation_available("arm64"), "no QEMU emulation for arm64")
 def test_arm64_base_images_are_real_arm64(tmp_path):
     run_base_tasks(tmp_path, "linux/arm64")
     runtime, builder = RUNTIME + "-arm64", BUILDER + "-arm64"

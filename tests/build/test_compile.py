@@ -18,6 +18,7 @@ from axion_build.build.cc import c_compile, gcc_command
 from axion_build.build.compile import cythonize_one
 from axion_build.build.toolchain import Interpreter, Toolchain, host_interpreter, host_matches
 from axion_build.config.model import CompileSpec, tag_for_platform
+from needs import needs
 from workspace import FIXTURES, make_workspace, provision, ran_tasks, uptodate_tasks
 
 HOST = host_interpreter()
@@ -102,7 +103,7 @@ def test_cython_and_gcc_errors_are_returned_with_their_text(tmp_path):
 
 # --- through doit, on the fixture app -------------------------------------------------
 
-needs_engine = pytest.mark.skipif(shutil.which("docker") is None, reason="no docker client")
+needs_engine = needs(shutil.which("docker") is not None, "no docker client")
 
 
 def compiled_names(ws) -> list[str]:

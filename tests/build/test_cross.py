@@ -14,10 +14,15 @@ import pytest
 from axion_build.build import toolchain as toolchains
 from axion_build.build.bootstrap import emulation_available
 from axion_build.build.cc import c_compile, host_command
-from axion_build.build.cross import (CrossCompiler, find_cross_compiler, header_paths,
-                                     missing_compiler_warning)
+from axion_build.build.cross import (
+    CrossCompiler,
+    find_cross_compiler,
+    header_paths,
+    missing_compiler_warning,
+)
 from axion_build.build.toolchain import Interpreter, Toolchain, host_interpreter, toolchain_kind
 from axion_build.config.model import native_platform, tag_for_platform
+from needs import needs
 from workspace import make_workspace, provision, ran_tasks
 
 HOST = host_interpreter()
@@ -28,8 +33,8 @@ CROSS = CrossCompiler("aarch64-linux-gnu-gcc", "aarch64-linux-gnu", "12.2.0", "2
 EM_AARCH64 = 183  # ELF e_machine of arm64 code
 on_x86_64 = pytest.mark.skipif(native_platform() != "linux/amd64",
                                reason="written for an x86_64 host")
-needs_cross = pytest.mark.skipif(find_cross_compiler("linux/arm64") is None,
-                                 reason="no aarch64-linux-gnu-gcc with its libc here")
+needs_cross = needs(find_cross_compiler("linux/arm64") is not None,
+                    "no aarch64-linux-gnu-gcc with its libc here")
 
 
 @on_x86_64
@@ -121,8 +126,8 @@ IMPORT_CART = ("import os, sys, platform; "
 
 @pytest.mark.e2e
 @needs_cross
-@pytest.mark.skipif(not emulation_available("arm64"), reason="no QEMU emulation for arm64")
-@pytest.mark.skipif(shutil.which("docker") is None, reason="no docker client")
+@needs(emulation_available("arm64"), "no QEMU emulation for arm64")
+@needs(shutil.which("docker") is not None, "no docker client")
 def test_arm64_cross_compiles_and_imports_in_the_arm64_runtime(tmp_path, base_images,
                                                                monkeypatch):
     ws = make_workspace(tmp_path)

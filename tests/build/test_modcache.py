@@ -22,13 +22,14 @@ from axion_build.build.modcache import SharedCache, stamp_of
 from axion_build.build.signkeys import provision_cosign_keys
 from axion_build.config.model import CacheSpec, CompileSpec, PackageConfig
 from axion_build.names import module_cache_repository
+from needs import missing, needs
 from tests.registryd import Registry, crypt, free_port, start_registry
 
 PASSWORD = "cache-registry-password-0123"
 ORIGIN = Origin("11111111-2222-3333-4444-555555555555", "machine-a", "2026-12-02T00:00:00Z")
 PLATFORM = "linux/amd64"
 
-needs_oras = pytest.mark.skipif(not oras_binary(), reason="the oras CLI is not installed")
+needs_oras = needs(bool(oras_binary()), "the oras CLI is not installed")
 
 
 def so_bytes(seed: str, size: int = 4096) -> bytes:
@@ -248,7 +249,7 @@ def test_a_registry_that_is_not_there_means_local_work_and_one_warning(tmp_path,
 @needs_oras
 def test_credentials_are_used_and_a_refusal_is_a_warning(tmp_path):
     if crypt is None:
-        pytest.skip("no bcrypt hashing for the registry's htpasswd")
+        missing("no bcrypt hashing for the registry's htpasswd")
     hashed = crypt.crypt(PASSWORD, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))
     (tmp_path / "private").mkdir()
     process, url = start_registry(tmp_path / "private", f"builder:{hashed}\n")

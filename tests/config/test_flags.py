@@ -6,6 +6,7 @@ import pytest
 
 from axion_build.adapters.registry import RegistryClient
 from axion_build.config.flags import FlagError, Flags, given_values, parse_flags
+from needs import missing
 from workspace import make_workspace, provision, ran_tasks
 
 ALLOWED = "(use 1, 0, true, false, yes, no, on or off)"
@@ -68,7 +69,7 @@ def test_a_bad_flag_stops_the_run_before_anything_is_pushed(valpkg, flag):
     try:
         before = catalog()
     except OSError:
-        pytest.skip("no registry on 127.0.0.1:5000")
+        missing("no registry on 127.0.0.1:5000")
     done = valpkg.doit("pipeline:valpkg", flag, AXION_REGISTRY_NAMESPACE="valflags")
     assert done.returncode == 3
     name = flag.split("=")[0]

@@ -10,6 +10,7 @@ import pytest
 
 from axion_build.config.load import yaml_rt
 from axion_build.deploy.chart import NO_CLUSTER, kinds, lint_assertion, yaml_checks
+from needs import importorfail
 from workspace import ROOT, make_workspace, provision
 
 PACKAGE = "homechoice"
@@ -46,7 +47,7 @@ def test_without_helm_a_broken_chart_yaml_is_named(tmp_path):
 
 
 def test_k3s_deploy_lints_and_renders_and_records_no_cluster(tmp_path):
-    pytest.importorskip("helm_python", reason="pip install helm-python-sdk")
+    importorfail("helm_python", "pip install helm-python-sdk")
     ws = make_workspace(tmp_path, PACKAGE, app_source=ROOT / "examples" / PACKAGE,
                         config_source=ROOT / "config" / f"{PACKAGE}.yaml")
     provision(ws)

@@ -49,6 +49,7 @@ from axion_build.deploy.gate import (
     running_state,
     status_assertion,
 )
+from needs import missing
 from tasks.deploy import deploy_needs
 from tasks.pipeline import pipeline_steps
 from workspace import ROOT, make_workspace, provision
@@ -517,7 +518,7 @@ class Deployed:
 def deployed(tmp_path_factory, base_images):
     """The example (report, web, workflow) through the whole pipeline with deploy on, once."""
     if not compose_ok():
-        pytest.skip("no Docker engine with the compose plugin")
+        missing("no Docker engine with the compose plugin")
     ws = make_workspace(tmp_path_factory.mktemp("deploy"), PACKAGE,
                         app_source=ROOT / "examples" / PACKAGE,
                         config_source=ROOT / "config" / f"{PACKAGE}.yaml")

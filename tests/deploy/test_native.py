@@ -23,6 +23,7 @@ from axion_build.adapters.supervisor import Program, ctl_line, parse_status, pro
 from axion_build.config.load import yaml_rt
 from axion_build.deploy.native import DIGEST_SKIPPED, port_assertions, program_assertions
 from axion_build.deploy.programs import ctl_args, program_lines
+from needs import missing
 from tasks.deploy import deploy_needs
 from workspace import ROOT, make_workspace, provision
 
@@ -142,7 +143,7 @@ class Native:
 @pytest.fixture(scope="module")
 def native(base_images):
     if not (shutil.which("supervisord") and shutil.which("caddy")):
-        pytest.skip("needs supervisord and caddy (apt-get install caddy supervisor)")
+        missing("needs supervisord and caddy (apt-get install caddy supervisor)")
     # a short folder: supervisord's unix socket path must stay under 108 characters
     root = Path(tempfile.mkdtemp(prefix="axn-"))
     ws = make_workspace(root, PACKAGE, app_source=ROOT / "examples" / PACKAGE,

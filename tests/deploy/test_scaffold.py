@@ -41,6 +41,7 @@ from axion_build.deploy.scaffold import (
     scaffold,
     scaffold_problems,
 )
+from needs import importorfail, needs
 from workspace import ROOT
 
 APP = ROOT / "examples" / "homechoice"
@@ -390,7 +391,7 @@ def test_chart_blanks_secrets_written_in_the_config_file(tmp_path, app):
     assert all(SECRET not in text for text in files.values())
 
 
-@pytest.mark.skipif(not docker_compose_ok(), reason="no Docker engine with the compose plugin")
+@needs(docker_compose_ok(), "no Docker engine with the compose plugin")
 def test_docker_compose_config_accepts_the_file(cfg):
     scaffold(cfg, "compose")
     folder = deploy_dir(cfg, "compose")
@@ -414,7 +415,7 @@ def test_docker_compose_config_accepts_the_file(cfg):
 # ---------------------------------------------------------------- Helm chart
 
 def test_helm_chart_lints_and_renders(tmp_path, cfg):
-    helm = pytest.importorskip("helm_python", reason="pip install helm-python-sdk")
+    helm = importorfail("helm_python", "pip install helm-python-sdk")
     scaffold(cfg, "k3s")
     chart = deploy_dir(cfg, "k3s") / "helm" / PACKAGE
     report = helm.lint(str(chart), strict=True)
@@ -470,7 +471,7 @@ def test_helm_chart_lints_and_renders(tmp_path, cfg):
 
 
 def test_pinned_images_are_named_by_digest_in_compose_and_the_chart(cfg):
-    helm = pytest.importorskip("helm_python", reason="pip install helm-python-sdk")
+    helm = importorfail("helm_python", "pip install helm-python-sdk")
     names = [*(s.name for s in cfg.services), "caddy"]
     digests = {name: f"sha256:{i:064x}" for i, name in enumerate(names, 1)}
     options = ScaffoldOptions(digests=tuple(sorted(digests.items())))
@@ -494,9 +495,9 @@ def test_pinned_images_are_named_by_digest_in_compose_and_the_chart(cfg):
 
 # ---------------------------------------------------------------- supervisord
 
-needs_supervisor = pytest.mark.skipif(
-    not (shutil.which("supervisord") and shutil.which("caddy")),
-    reason="needs supervisord and caddy (apt-get install caddy supervisor)")
+needs_supervisor = needs(
+    bool(shutil.which("supervisord") and shutil.which("caddy")),
+    "needs supervisord and caddy (apt-get install caddy supervisor)")
 # the compiled tree the image stage assembles for native runs (build/<pkg>/<platform>/app)
 COMPILED_APP = ROOT / "build" / PACKAGE / native_platform().replace("/", "-") / "app"
 
@@ -750,7 +751,7 @@ def caddy_image(cfg: PackageConfig, folder: Path) -> str:
 
 
 @pytest.mark.e2e
-@pytest.mark.skipif(not docker_compose_ok(), reason="no Docker engine with the compose plugin")
+@needs(docker_compose_ok(), "no Docker engine with the compose plugin")
 def test_compose_up_serves_the_report_through_caddy(tmp_path, app):
     local = {s: f"axion-{PACKAGE}:{s}" for s in HTTP_SERVICES}
     present = [s for s, ref in local.items() if image_exists(ref)]

@@ -15,6 +15,7 @@ from axion_build.adapters.registry import RegistryClient, manifest_digest
 from axion_build.config.model import RegistrySpec
 from axion_build.publish.multiarch import list_tag
 from axion_build.publish.sbomdoc import module_hashes
+from needs import missing, needs
 from workspace import make_workspace, provision, ran_tasks
 
 pytestmark = pytest.mark.e2e
@@ -37,7 +38,7 @@ def shop(tmp_path, base_images):
 @pytest.fixture
 def private_registry(tmp_path):
     if crypt is None:
-        pytest.skip("no bcrypt hashing for the registry's htpasswd")
+        missing("no bcrypt hashing for the registry's htpasswd")
     hashed = crypt.crypt("s3cret-push", crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))
     folder = tmp_path / "registry"
     folder.mkdir()
@@ -86,7 +87,7 @@ def arm64_possible() -> bool:
     return binfmt.exists() and "enabled" in binfmt.read_text()
 
 
-@pytest.mark.skipif(not arm64_possible(), reason="no QEMU binfmt for arm64 on this machine")
+@needs(arm64_possible(), "no QEMU binfmt for arm64 on this machine")
 def test_manifest_list_of_amd64_and_arm64_runs_compiled_code_under_qemu(shop):
     namespace = f"multi-{uuid.uuid4().hex[:8]}"
     env = {"AXION_REGISTRY_NAMESPACE": namespace}

@@ -33,13 +33,14 @@ from axion_build.publish.sbom import dpkg_packages, python_distributions
 from axion_build.publish.sbomdoc import component_counts, module_hashes, schema_problems
 from axion_build.publish.supply import cosign_tag
 from axion_build.publish.verify import module_problem
+from needs import missing, needs
 from workspace import ran_tasks, registry_workspace, uptodate_tasks
 
 PASSWORD = "cosign-pass-7f3a91"
 TARGETS = ("runtime", "shop", "stock", "caddy")
 REGISTRY = "127.0.0.1:5000"
-needs_cosign = pytest.mark.skipif(shutil.which("cosign") is None,
-                                  reason="no cosign CLI (scripts/provision.sh install_cosign)")
+needs_cosign = needs(shutil.which("cosign") is not None,
+                     "no cosign CLI (scripts/provision.sh install_cosign)")
 
 
 def sha256_file(path: Path) -> str:
@@ -157,7 +158,7 @@ def test_the_guard_refuses_an_image_holding_the_cosign_key(base_images, tmp_path
 def published(tmp_path_factory, base_images):
     """The shop app pushed, signed and attested under a namespace of its own."""
     if shutil.which("cosign") is None:
-        pytest.skip("no cosign CLI (scripts/provision.sh install_cosign)")
+        missing("no cosign CLI (scripts/provision.sh install_cosign)")
     namespace = f"supply-{uuid.uuid4().hex[:8]}"
     ws = registry_workspace(tmp_path_factory.mktemp("supply"), REGISTRY, namespace)
     done = ws.doit("push:shop", check=True, AXION_SIGNING_PASSWORD=PASSWORD)

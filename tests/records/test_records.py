@@ -25,6 +25,7 @@ from axion_build.records.store import (
     store,
     write_record,
 )
+from needs import missing
 
 MARIADB_URL = "mysql+mysqldb://axion:axion@127.0.0.1:3306/axion_test"
 SEED_RUNS = "SELECT BuildGuid, Status, ElapsedSeconds, Platform FROM log_build_run " \
@@ -130,7 +131,7 @@ def start_mariadb() -> bool:
 def mariadb() -> str:
     """The axion_test database on the local MariaDB (started and provisioned if needed)."""
     if shutil.which("mariadb") is None or not start_mariadb():
-        pytest.skip("MariaDB server cannot be started here")
+        missing("MariaDB server cannot be started here")
     users = "".join(f"CREATE USER IF NOT EXISTS 'axion'@'{h}' IDENTIFIED BY 'axion'; "
                     f"GRANT ALL PRIVILEGES ON axion_test.* TO 'axion'@'{h}'; "
                     for h in ("127.0.0.1", "localhost"))
@@ -222,7 +223,7 @@ class PrivateMariaDB:
 @pytest.fixture
 def private_mariadb(tmp_path):
     if shutil.which("mariadb-install-db") is None or shutil.which("mariadbd") is None:
-        pytest.skip("MariaDB server is not installed")
+        missing("MariaDB server is not installed")
     server = PrivateMariaDB(tmp_path / "mariadb")
     server.install()
     server.start()

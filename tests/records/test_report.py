@@ -16,6 +16,7 @@ from registryd import served_registry
 from axion_build.records.model import BuildStep
 from axion_build.records.report import explain_last_run, summary_json
 from axion_build.records.summary import compile_matrix, summarize, timeline
+from needs import missing
 from workspace import ROOT
 
 ARTIFACTS = ROOT / "build" / "test-artifacts"
@@ -213,7 +214,7 @@ def test_report_with_live_registry_rendered_by_chromium(tmp_path, registry):
 
     chromium = shutil.which("chromium")
     if chromium is None:
-        pytest.skip("chromium is not installed")
+        missing("chromium is not installed")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     png = ARTIFACTS / "build_report.png"
     png.unlink(missing_ok=True)

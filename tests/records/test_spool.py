@@ -14,6 +14,7 @@ import pytest
 from demo import make_demo, record
 
 from axion_build.records.spool import spool, spool_dirs, spooled, state_spool
+from needs import missing
 
 
 @pytest.mark.parametrize("url", ["notadb://x", "mysql+mysqldb://user@host:notaport/db",
@@ -45,7 +46,7 @@ def full_build_folder(tmp_path):
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs",
                               str(demo.build)], capture_output=True, text=True)
     if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+        missing(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
     filler = demo.build / "filler"
     try:
         first = demo.doit("validate:demo")  # doit's state and the records exist, as usual
