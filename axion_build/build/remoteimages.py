@@ -59,7 +59,7 @@ def registry_held(cfg: PackageConfig, platform: str,
             found[target] = (inputs, digest)
         elif digest:
             warn(f"{image_repository(cfg, target)}:{immutable_tag(inputs)} is not used "
-                 f"({why}); building it here")
+                 f"({why}): this checkout uses its own build of it")
     return found
 
 

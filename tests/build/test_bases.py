@@ -263,3 +263,24 @@ def test_each_platform_gets_its_own_local_tag(bases_registry, tmp_path):
         arches = [docker("image", "inspect", "--format", "{{.Architecture}}", tag).stdout.strip()
                   for tag in (ref, f"{ref}-arm64")]
         assert arches == ["amd64", "arm64"], order
+
+
+def test_a_wrong_registry_password_builds_here_and_says_so_once(bases_registry, base_images,
+                                                                tmp_path):
+    """A registry that refuses the credentials: the cache warns once, the image stage says
+    once that it builds without the registry and that pushing will fail, and every image
+    is built (no traceback, no `docker login failed` per image)."""
+    registry, _ = bases_registry
+    ws = make_workspace(tmp_path, "shop")
+    with ws.config_file.open("a") as config:
+        config.write(f"\nregistry:\n  url: {registry.host}\n  username: builder\n")
+    provision(ws)
+    done = ws.doit("pipeline:shop", "skip_push=1",
+                   AXION_REGISTRY_PASSWORD="not-the-password-at-all")
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "Traceback" not in output and "not-the-password-at-all" not in output
+    assert output.count(f"cannot log in to {registry.host}") == 1, output
+    assert "pushing will fail until registry.username and registry.password" in output
+    assert {f"image:shop:{t}" for t in ("runtime", "shop", "stock", "caddy")} <= set(
+        ran_tasks(done.stdout))

@@ -337,7 +337,7 @@ def test_another_checkouts_key_is_trusted_only_when_listed(published, tmp_path):
         config.write(f"cache:\n  trusted_keys: [{shared}]\n")
     took = third.doit("image:shop", check=True, AXION_SIGNING_PASSWORD=PASSWORD)
     assert "image:shop:stock" in ran_tasks(took.stdout)
-    assert "building it here" not in took.stderr
+    assert "this checkout uses its own build" not in took.stderr
     # taken as the registry holds it: neither built nor pulled into the engine
     absent = subprocess.run(["docker", "image", "inspect", "axion-shop:stock"],
                             capture_output=True)
@@ -354,7 +354,8 @@ def test_another_checkouts_key_is_trusted_only_when_listed(published, tmp_path):
     assert keys[0] != keys[1]
     output = first.stdout + first.stderr
     assert "image:shop:stock" in ran_tasks(first.stdout)
-    assert "its signature is not made by a trusted key); building it here" in output
+    assert ("its signature is not made by a trusted key): this checkout uses its own build "
+            "of it") in output
     assert "the registry holds it" not in output
     done = verify(other)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -437,7 +438,8 @@ def test_a_replayed_older_build_fails_verify_is_rebuilt_and_repaired(published, 
         shutil.copy2(path, fresh_keys / path.name)
     built = fresh.doit("image:shop", check=True)
     assert "image:shop:stock" in ran_tasks(built.stdout)
-    assert "an older or another build); building it here" in built.stdout + built.stderr
+    assert ("an older or another build): this checkout uses its own build of it"
+            in built.stdout + built.stderr)
     assert stock_inputs() == inputs
     # the push here sees the registry is not this build, and pushes it again
     output = push(published)
@@ -459,7 +461,8 @@ def test_a_foreign_image_under_this_builds_tag_is_never_taken_nor_signed(publish
     subprocess.run(["docker", "rmi", "axion-shop:stock"], capture_output=True)
     built = published.doit("image:shop", check=True)
     assert "image:shop:stock" in ran_tasks(built.stdout)
-    assert "(it is not signed); building it here" in built.stdout + built.stderr
+    assert ("(it is not signed): this checkout uses its own build of it"
+            in built.stdout + built.stderr)
     output = push(published)
     assert "push:shop:stock" in ran_tasks(output)
     assert latest(published, "stock") != planted
