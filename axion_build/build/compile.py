@@ -22,9 +22,10 @@ from doit.exceptions import TaskFailed
 
 from axion_build.build.apptree import SHARED_MODULE, ModuleSource, find_modules, platform_slug
 from axion_build.build.artifact import module_key, shared_key
+from axion_build.build.cachesession import finish_session, session_for, this_origin
 from axion_build.build.cc import c_compile
 from axion_build.build.freshness import NamedCheck
-from axion_build.build.modcache import SharedCache, finish_session, session_for, this_origin
+from axion_build.build.modcache import SharedCache
 from axion_build.build.moduleguard import generated_problem, shipped_secrets, source_problem
 from axion_build.build.toolchain import Toolchain, select_toolchain
 from axion_build.config.flags import current_flags

@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from axion_build.adapters.fs import write_atomic
+from axion_build.build.keys import key_paths
 from axion_build.build.secretscan import PEM_PRIVATE, scan_bytes, scan_stream
+from axion_build.build.signkeys import cosign_key_material, cosign_key_paths
+from axion_build.config.model import PackageConfig
 
 __all__ = ["PEM_PRIVATE", "Finding", "guard_image", "scan_bytes", "scan_folder", "scan_saved"]
 
@@ -47,6 +50,14 @@ def key_material(private_key: Path) -> tuple[str, ...]:
         return ()
     lines = [line.strip() for line in private_key.read_text().splitlines()]
     return tuple(line for line in lines if line and not line.startswith("-----"))[:2]
+
+
+def guarded_values(cfg: PackageConfig) -> tuple[str, ...]:
+    """What the secret guard looks for besides any PEM private key: the configured
+    secrets and lines of the package's PEM and cosign private keys."""
+    folder = cfg.app_root / "data.config"
+    return (*cfg.secrets(), *key_material(key_paths(folder, cfg.name)[0]),
+            *cosign_key_material(cosign_key_paths(folder, cfg.name)[0]))
 
 
 def scan_folder(root: Path, secrets: tuple[bytes, ...]) -> list[tuple[str, str]]:

@@ -21,9 +21,8 @@ from axion_build.build.context import (
     venv_platform,
 )
 from axion_build.build.freshness import OutsideCheck
-from axion_build.build.guard import guard_image, key_material
-from axion_build.build.keys import key_paths
-from axion_build.build.modcache import cache_sides
+from axion_build.build.guard import guard_image, guarded_values
+from axion_build.config.flags import cache_sides
 from axion_build.build.remoteimages import held_ref, login_problem, registry_held, take_held
 from axion_build.config.model import PackageConfig, native_platform
 from axion_build.names import (
@@ -264,13 +263,3 @@ def build_target(cfg: PackageConfig, target: str, platform: str) -> dict | TaskF
     print(f"{tag}: {size / 1e6:.1f} MB")
     made = {"image": tag, "size": size, "inputs": inputs, "reproducible": not not_reproducible}
     return {**made, "not_reproducible": not_reproducible} if not_reproducible else made
-
-
-def guarded_values(cfg: PackageConfig) -> tuple[str, ...]:
-    """What the secret guard looks for besides any PEM private key: the configured
-    secrets and lines of the package's PEM and cosign private keys."""
-    from axion_build.build.signkeys import cosign_key_material, cosign_key_paths
-
-    folder = cfg.app_root / "data.config"
-    return (*cfg.secrets(), *key_material(key_paths(folder, cfg.name)[0]),
-            *cosign_key_material(cosign_key_paths(folder, cfg.name)[0]))

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import threading
@@ -32,11 +31,8 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
-from axion_build.adapters.cosign import CosignError
-from axion_build.adapters.insign import SigningJob
 from axion_build.adapters.oras import OrasError, push_artifact
 from axion_build.adapters.registry import RegistryError, client_for, registry_base_url
 from axion_build.adapters.signatures import read_manifest, signer
@@ -54,10 +50,10 @@ from axion_build.build.artifact import (
     make_record,
 )
 from axion_build.build.cachedamage import damaged_file, load_damaged, mend_hint, remember_damaged
+from axion_build.build.cachesign import sign_spooled, spool_of
 from axion_build.build.signkeys import (
     cosign_key_paths,
     key_folder,
-    sign_in_process,
     trusted_keys,
 )
 from axion_build.config.model import PackageConfig
@@ -86,11 +82,6 @@ def in_worker() -> bool:
 
     main = os.environ.get(ACTIVE_ENV, "")
     return bool(main) and main != str(os.getpid())
-
-
-def spool_of(work_dir: Path) -> Path:
-    """The file listing the entries pushed but not yet signed (`ref@digest` a line)."""
-    return work_dir.parent / "cache-unsigned.txt"
 
 
 def stamp_of(so_file: Path) -> Path:
@@ -306,75 +297,3 @@ class SharedCache:
         return {"fetched": self.counts["fetched"], "pushed": self.counts["pushed"],
                 "signed": signed, "rejected": len(self.rejected),
                 "warnings": list(self.warnings)}
-
-
-def sign_spooled(cfg: PackageConfig, spool: Path) -> tuple[int, str]:
-    """Sign every entry the spool lists, together, in this process: (how many, '') or
-    (0, why not, and they stay listed for the next run)."""
-    taken = spool.with_name(f"{spool.name}.{os.getpid()}")
-    try:
-        os.replace(spool, taken)
-    except FileNotFoundError:
-        return 0, ""
-    refs = sorted(set(taken.read_text().split()))
-    try:
-        sign_in_process(cfg, [SigningJob(*ref.rsplit("@", 1)) for ref in refs])
-    except CosignError as exc:
-        with spool.open("a") as back:
-            back.write(taken.read_text())
-        taken.unlink()
-        return 0, (f"{len(refs)} entries pushed to {cfg.registry.url} are not signed ({exc}); "
-                   "other machines compile them, the next run here signs them")
-    taken.unlink()
-    return len(refs), ""
-
-
-def this_origin(package: str) -> Origin:
-    """This run, on this host, now: who built a module compiled here."""
-    from axion_build.records.runstate import run_guid
-
-    return Origin(run_guid(package), socket.gethostname(),
-                  datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
-
-
-_SESSIONS: dict[tuple, SharedCache] = {}
-_GUARD = threading.Lock()
-
-
-def cache_sides(cfg: PackageConfig) -> tuple[bool, bool]:
-    """(pull, push) of this run: `cache.push` unset pushes unless the run skips the push."""
-    from axion_build.config.flags import current_flags
-
-    push = cfg.cache.push if cfg.cache.push is not None else not current_flags().skip_push
-    return cfg.cache.pull, push
-
-
-def session_for(cfg: PackageConfig, platform: str, work_dir: Path,
-                candidates: Candidates) -> SharedCache | None:
-    """This run's cache of a package and platform (None when both sides are off)."""
-    from axion_build.records.runstate import RUN_ID_ENV
-
-    pull, push = cache_sides(cfg)
-    if not (pull or push) or not cfg.registry.url:
-        return None
-    key = (os.environ.get(RUN_ID_ENV, ""), cfg, platform)
-    with _GUARD:
-        if key not in _SESSIONS:
-            _SESSIONS[key] = SharedCache(cfg, platform, pull=pull, push=push,
-                                         work_dir=work_dir, candidates=candidates)
-        return _SESSIONS[key]
-
-
-def finish_session(cfg: PackageConfig, platform: str, work_dir: Path) -> dict:
-    """Wait for the platform's pushes, sign what was pushed (by worker processes too) and
-    end its cache session; what it did ({} if nothing)."""
-    from axion_build.records.runstate import RUN_ID_ENV
-
-    with _GUARD:
-        cache = _SESSIONS.pop((os.environ.get(RUN_ID_ENV, ""), cfg, platform), None)
-    if cache is not None:
-        return cache.finish()
-    if cache_sides(cfg)[1] and spool_of(work_dir).is_file():
-        signed, why = sign_spooled(cfg, spool_of(work_dir))
-        return {"signed": signed, "warnings": [note(why)] if why else []}
-    return {}

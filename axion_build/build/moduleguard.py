@@ -20,8 +20,7 @@ from axion_build.config.model import PackageConfig
 
 def shipped_secrets(cfg: PackageConfig) -> tuple[bytes, ...]:
     """The secret values the image guard searches for, as bytes."""
-    from axion_build.build.guard import guarded_secrets
-    from axion_build.build.images import guarded_values
+    from axion_build.build.guard import guarded_secrets, guarded_values
 
     return guarded_secrets(guarded_values(cfg))
 

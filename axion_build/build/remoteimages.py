@@ -37,7 +37,7 @@ def registry_held(cfg: PackageConfig, platform: str,
     from concurrent.futures import ThreadPoolExecutor
 
     from axion_build.adapters.registry import client_for
-    from axion_build.build.modcache import cache_sides
+    from axion_build.config.flags import cache_sides
     from axion_build.build.signkeys import trusted_keys
     from axion_build.build.vouch import tag_problem
 
@@ -101,8 +101,7 @@ def take_held(cfg: PackageConfig, target: str, platform: str, facts: dict, ref: 
     where the engine holds an older build under the tag (this machine runs these images),
     so the local tag never keeps stale content."""
     from axion_build.adapters import docker, transfer
-    from axion_build.build.guard import guard_image
-    from axion_build.build.images import guarded_values
+    from axion_build.build.guard import guard_image, guarded_values
 
     tag = image_tag(cfg, target, platform)
     values = {"image": tag, "inputs": inputs, "cache": f"from the registry cache, as {ref}",

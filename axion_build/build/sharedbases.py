@@ -56,7 +56,7 @@ class BaseShare:
 
 def share_of(cfg) -> BaseShare | None:
     """The package's registry as a base share (None when the cache is off both ways)."""
-    from axion_build.build.modcache import cache_sides
+    from axion_build.config.flags import cache_sides
     from axion_build.build.signkeys import cosign_key_paths, key_folder
 
     pull, push = cache_sides(cfg)

@@ -7,13 +7,12 @@ the image build itself is hermetic.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-from axion_build.paths import cache_root
 from axion_build.build.toolchain import Interpreter
+from axion_build.paths import cache_root
 
 WHEEL_CACHE = cache_root() / "wheels"
 # the installer used inside the builder stage

@@ -111,3 +111,10 @@ def current_flags() -> Flags:
         return parse_flags(given_values(variables, os.environ))
     except FlagError as exc:
         raise InvalidCommand(f"{exc}\nnothing was run") from None
+
+
+def cache_sides(cfg) -> tuple[bool, bool]:
+    """(pull, push) of the registry cache in this run: `cache.push` unset pushes unless
+    the run skips the push."""
+    push = cfg.cache.push if cfg.cache.push is not None else not current_flags().skip_push
+    return cfg.cache.pull, push
