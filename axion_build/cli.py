@@ -102,18 +102,17 @@ def init_parser() -> argparse.ArgumentParser:
 def init_command(argv: list[str]) -> int:
     """`axion init <package> --app-root PATH`: the config and dodo.py, never overwritten."""
     from axion_build.config.values import SAFE_NAME
-    from axion_build.init import init_repo
+    from axion_build.init import app_root_problem, init_repo, repo_problem
 
     args = init_parser().parse_args(argv)
-    app_root = Path(args.app_root)
-    if not SAFE_NAME.match(args.package):
-        print(f"axion init: {args.package!r} is not a package name (lower-case letters, "
-              "digits, '-' and '_')", file=sys.stderr)
+    app_root, repo = Path(args.app_root), Path(args.repo)
+    problem = (f"{args.package!r} is not a package name (lower-case letters, digits, '-' "
+               "and '_')" if not SAFE_NAME.match(args.package) else
+               repo_problem(repo) or app_root_problem(app_root, repo))
+    if problem:
+        print(f"axion init: {problem}", file=sys.stderr)
         return 2
-    if not app_root.is_dir():
-        print(f"axion init: no app tree at {app_root}", file=sys.stderr)
-        return 2
-    for line in init_repo(args.package, app_root, Path(args.repo)):
+    for line in init_repo(args.package, app_root, repo):
         print(line)
     print(f"next: doit keys:{args.package} pipeline:{args.package}   (or: axion pipeline "
           f"{args.package})")
