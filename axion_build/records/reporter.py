@@ -18,11 +18,12 @@ from collections import Counter
 from collections.abc import Mapping
 
 from doit import Globals
-from doit.exceptions import BaseFail, InvalidTask, UnmetDependency
+from doit.exceptions import BaseFail, InvalidTask, TaskFailed, UnmetDependency
 from doit.reporter import ConsoleReporter
 
 from axion_build.adapters.docker import engine_problem
 from axion_build.config.flags import current_flags
+from axion_build.records.diskfull import task_full_disk
 from axion_build.records.runs import (
     RunContext,
     StepEvent,
@@ -154,6 +155,8 @@ class RecordingReporter(ConsoleReporter):
 
     def add_failure(self, task, fail: BaseFail):
         """The task failed, or never ran because a task it needs failed."""
+        if line := task_full_disk(task, "".join(fail.traceback)):
+            fail = TaskFailed(line)  # one line, not the traceback of a full disk
         super().add_failure(task, fail)
         if (step := self.event(task)) is None:
             return
