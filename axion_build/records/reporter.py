@@ -48,6 +48,7 @@ from axion_build.records.runstate import (
     state_save_errors,
     terminate_as_interrupt,
 )
+from axion_build.records.runwarnings import run_warnings
 from axion_build.records.why import watch_checks
 from axion_build.records.writer import RecordWriter, store_and_publish
 
@@ -252,6 +253,8 @@ class RecordingReporter(ConsoleReporter):
             if not signal_name:
                 self.errors.append("".join(traceback.format_exception(stopped)).strip())
         self.mark_not_reached()
+        for line in run_warnings(self.tasks[name].values for name in self.events):
+            self.write(f"axion: WARNING: {line}\n")  # also when the task's output was captured
         context = RunContext(started=self.started, ended=utc_now(),
                              elapsed=round(time.monotonic() - self.clock, 3),
                              flags=current_flags(), errors=tuple(self.errors),
