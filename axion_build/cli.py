@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from axion_build import paths
@@ -14,6 +15,7 @@ VERBS = ("pipeline", "scaffold", "deploy", "validate", "keys", "config", "compil
          "restart", "status")
 # verbs on the deployed stack, not doit tasks (one service, or all)
 STACK_VERBS = ("start", "stop", "restart", "status")
+BROKEN_PIPE_EXIT = 128 + 13  # SIGPIPE, as the shell reports a tool its reader left
 
 
 def parser() -> argparse.ArgumentParser:
@@ -100,22 +102,37 @@ def init_parser() -> argparse.ArgumentParser:
 def init_command(argv: list[str]) -> int:
     """`axion init <package> --app-root PATH`: the config and dodo.py, never overwritten."""
     from axion_build.config.values import SAFE_NAME
-    from axion_build.init import init_repo
+    from axion_build.init import app_root_problem, init_repo, repo_problem
 
     args = init_parser().parse_args(argv)
-    app_root = Path(args.app_root)
-    if not SAFE_NAME.match(args.package):
-        print(f"axion init: {args.package!r} is not a package name (lower-case letters, "
-              "digits, '-' and '_')", file=sys.stderr)
+    app_root, repo = Path(args.app_root), Path(args.repo)
+    problem = (f"{args.package!r} is not a package name (lower-case letters, digits, '-' "
+               "and '_')" if not SAFE_NAME.match(args.package) else
+               repo_problem(repo) or app_root_problem(app_root, repo))
+    if problem:
+        print(f"axion init: {problem}", file=sys.stderr)
         return 2
-    if not app_root.is_dir():
-        print(f"axion init: no app tree at {app_root}", file=sys.stderr)
-        return 2
-    for line in init_repo(args.package, app_root, Path(args.repo)):
+    for line in init_repo(args.package, app_root, repo):
         print(line)
     print(f"next: doit keys:{args.package} pipeline:{args.package}   (or: axion pipeline "
           f"{args.package})")
     return 0
+
+
+def quiet_on_closed_pipe(command: Callable[[], int]) -> int:
+    """Run `command`, ending as a Unix tool does when its reader goes away (`| head`).
+
+    The exit is 141 (128 + SIGPIPE), what the shell reports for `cat` in that place:
+    the output was not all delivered, which `set -o pipefail` should still see.
+    """
+    try:
+        code = command()
+        sys.stdout.flush()  # inside the try: a write left in the buffer fails here
+    except BrokenPipeError:
+        # the interpreter flushes stdout again on exit: point it where that cannot fail
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return BROKEN_PIPE_EXIT
+    return code
 
 
 def stack_verb(verb: str, package: str, service: str) -> int:
@@ -162,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.verb in ("explain", "summary", "registry"):
         from axion_build.records.inspect import inspect_command
 
-        return inspect_command(args.verb, args.package)
+        return quiet_on_closed_pipe(lambda: inspect_command(args.verb, args.package))
     if args.verb in STACK_VERBS:
         return stack_verb(args.verb, args.package, args.name)
     return run_doit(root, doit_arguments(args))

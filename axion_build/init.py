@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,9 @@ from axion_build.render import render
 
 CONFIG_TEMPLATE = "init/package.yaml.j2"
 DODO_TEMPLATE = "init/dodo.py.j2"
+# validate wants the requirements file; an app without one gets an empty file to fill in
+REQUIREMENTS = Path("resource.config") / "requirements.txt"
+BUILD_FOLDER = "build"  # the template's `build.folder: ../build`, from config/
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,38 @@ def found_services(app_root: Path) -> list[FoundService]:
             for p in sorted(app_root.glob("Serve*.py")) if service_name(p.name)]
 
 
+def repo_problem(repo: Path) -> str:
+    """Why `repo` cannot take a dodo.py ('' when it can): it must be an existing folder
+    that is a project, not one every project sits below (a dodo.py makes its folder the
+    project root of everything under it)."""
+    if not repo.is_dir():
+        what = "is not a folder" if repo.exists() else "does not exist"
+        return f"--repo {repo} {what} (axion init writes into an existing repo only)"
+    real = repo.resolve()
+    shared = {Path("/"): "the root folder", Path(tempfile.gettempdir()).resolve():
+              "the temporary folder", Path.home().resolve(): "the home folder"}
+    if real in shared:
+        return (f"--repo {repo} is {shared[real]} ({real}): a dodo.py there would make it "
+                "the project root of every folder below it; name the repo's own folder")
+    return ""
+
+
+def app_root_problem(app_root: Path, repo: Path) -> str:
+    """Why the app tree cannot be this repo's ('' when it can): it must be a folder inside
+    the repo, or `axion keys` writes private keys into a tree the repo does not hold."""
+    if not app_root.is_dir():
+        return f"no app tree at {app_root}"
+    app, top = app_root.resolve(), repo.resolve()
+    if app == top:
+        return (f"the app tree {app} is the repo {top} itself: keep it in a folder of its "
+                "own inside the repo (the build folder and config/ go beside it)")
+    if top not in app.parents:
+        return (f"the app tree {app} is outside the repo {top}: its data.config/ (private "
+                "keys) and build would not be this repo's; move the app tree into the repo "
+                "or run axion init in the repo that holds it (--repo)")
+    return ""
+
+
 def init_files(package: str, app_root: Path, repo: Path) -> dict[Path, str]:
     """The config and dodo.py `axion init` writes into `repo`, by path."""
     config = repo / "config" / f"{package}.yaml"
@@ -45,6 +81,37 @@ def init_files(package: str, app_root: Path, repo: Path) -> dict[Path, str]:
     text = render(CONFIG_TEMPLATE, package=package, app_root=relative,
                   factory_sets=found_factory_sets(app_root), services=found_services(app_root))
     return {config: text, repo / "dodo.py": render(DODO_TEMPLATE)}
+
+
+def ignored_lines(app_root: Path, repo: Path) -> list[str]:
+    """What the repo's .gitignore must hold: the app's keys folder and the build folder."""
+    app = app_root.resolve().relative_to(repo.resolve()).as_posix()
+    return [f"/{app}/data.config/", f"/{BUILD_FOLDER}/"]
+
+
+def extend_gitignore(app_root: Path, repo: Path) -> str:
+    """Add what `ignored_lines` names to the repo's .gitignore, keeping what is there."""
+    path = repo / ".gitignore"
+    text = path.read_text() if path.is_file() else ""
+    present = {line.strip() for line in text.splitlines()}
+    wanted = [line for line in ignored_lines(app_root, repo) if line not in present]
+    if not wanted:
+        return f"kept {path} (ignores the keys and the build folder)"
+    added = ("\n" if text and not text.endswith("\n") else "") + "".join(
+        f"{line}\n" for line in ["# axion: private keys and build output", *wanted])
+    with path.open("a", encoding="utf-8") as ignore:  # appended: the file stays the user's
+        ignore.write(added)
+    return f"{'added' if text else 'wrote'} {', '.join(wanted)} {'to' if text else 'in'} {path}"
+
+
+def empty_requirements(app_root: Path) -> str:
+    """An empty requirements file for an app that has none ('' when it has one)."""
+    path = app_root / REQUIREMENTS
+    if path.exists():
+        return ""
+    write_atomic(path, "")
+    return (f"wrote {path} (empty: the app had none; list the pip requirements of its "
+            "images there)")
 
 
 def init_repo(package: str, app_root: Path, repo: Path) -> list[str]:
@@ -56,4 +123,5 @@ def init_repo(package: str, app_root: Path, repo: Path) -> list[str]:
             continue
         write_atomic(path, text)
         done.append(f"wrote {path}")
-    return done
+    done.append(extend_gitignore(app_root, repo))
+    return done + list(filter(None, [empty_requirements(app_root)]))

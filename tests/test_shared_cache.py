@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from markupsafe import escape as html_escape
 from registryd import Registry, served_registry
 
 from axion_build.adapters.oras import oras_binary
@@ -195,3 +196,32 @@ def test_a_planted_module_is_compiled_here_replaced_and_never_shipped(tmp_path,
     pipeline(c)
     assert set(compiles(c).values()) == {"registry-cache"}
     assert modules_of(c) == built_here
+
+
+def test_a_registry_that_dies_mid_run_is_a_warning_printed_and_reported(tmp_path,
+                                                                         private_registry):
+    registry, _, process = private_registry
+    ws = machine(tmp_path, "a", registry)
+    line = [sys.executable, "-m", "doit", "run", "-f", str(ws.tool / "dodo.py"), "-d",
+            str(ws.root), "--backend", "sqlite3", "--db-file",
+            str(ws.root / "build" / ".doit.sqlite3"), "compile:shop", "report:shop",
+            "skip_push=1"]
+    run = subprocess.Popen(line, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                           env=ws.env(AXION_CACHE_PUSH="1"))
+    out, started = [], 0
+    for text in run.stdout:
+        out.append(text)
+        started += text.startswith(".  compile:shop:amd64:")
+        if started == 2 and process.poll() is None:
+            process.kill()  # the first module was taken or pushed; the rest meet no registry
+            process.wait(10)
+    assert run.wait(600) == 0, "".join(out)
+    printed = [t.removeprefix("axion: WARNING: ").strip() for t in out
+               if t.startswith("axion: WARNING: registry cache: ")]
+    assert printed and len(printed) == len(set(printed)), "".join(out)
+    assert any(f"{registry.host}/team/shop.modules" in p for p in printed), printed
+    summary = json.loads((ws.build / "report" / "summary.json").read_text())
+    assert summary["warnings"] == printed
+    html = (ws.build / "report" / "latest.html").read_text()
+    assert "<h2>Warnings</h2>" in html
+    assert all(str(html_escape(p)) in html for p in printed), printed

@@ -84,12 +84,22 @@ def unusable(root: Path | None, value: Any, kind: str) -> tuple[str, str] | None
     """(message, fix) when an app path option's value cannot be used, or None."""
     if not isinstance(value, str) or not value.strip():
         return f"expected a {kind} path, got {value!r}", INSIDE_FIX
+    if kind == "folder" and root is not None and (root / value).resolve() == root.resolve():
+        return whole_tree(root, value)
     if root is not None and (reason := outside(root, value)):
         return reason, INSIDE_FIX
     if kind == "script" and not SCRIPT.match(value):
         return (f"{value!r} is not an entry script name", "use a path of letters, digits, "
                 "'_', '.' and '-' ending in .py, e.g. ServeReport.py")
     return None
+
+
+def whole_tree(root: Path, value: str) -> tuple[str, str]:
+    """(message, fix) for a factory set that names the app tree itself (`.`)."""
+    found = sorted(p.name for p in root.glob("factory.*") if p.is_dir() and not p.is_symlink())
+    return (f"{value!r} is the app tree itself, not a factory set (a factory.* folder "
+            "inside the app tree)", "list the factory.* folders to compile"
+            + (f", e.g. [{', '.join(found)}]" if found else ", relative to the app tree"))
 
 
 def file_problems(merged: Mapping, doc: Any, path: Path,

@@ -18,11 +18,12 @@ from collections import Counter
 from collections.abc import Mapping
 
 from doit import Globals
-from doit.exceptions import BaseFail, InvalidTask, UnmetDependency
+from doit.exceptions import BaseFail, InvalidTask, TaskFailed, UnmetDependency
 from doit.reporter import ConsoleReporter
 
 from axion_build.adapters.docker import engine_problem
 from axion_build.config.flags import current_flags
+from axion_build.records.diskfull import task_full_disk
 from axion_build.records.runs import (
     RunContext,
     StepEvent,
@@ -47,6 +48,7 @@ from axion_build.records.runstate import (
     state_save_errors,
     terminate_as_interrupt,
 )
+from axion_build.records.runwarnings import run_warnings
 from axion_build.records.why import watch_checks
 from axion_build.records.writer import RecordWriter, store_and_publish
 
@@ -154,6 +156,8 @@ class RecordingReporter(ConsoleReporter):
 
     def add_failure(self, task, fail: BaseFail):
         """The task failed, or never ran because a task it needs failed."""
+        if line := task_full_disk(task, "".join(fail.traceback)):
+            fail = TaskFailed(line)  # one line, not the traceback of a full disk
         super().add_failure(task, fail)
         if (step := self.event(task)) is None:
             return
@@ -249,6 +253,8 @@ class RecordingReporter(ConsoleReporter):
             if not signal_name:
                 self.errors.append("".join(traceback.format_exception(stopped)).strip())
         self.mark_not_reached()
+        for line in run_warnings(self.tasks[name].values for name in self.events):
+            self.write(f"axion: WARNING: {line}\n")  # also when the task's output was captured
         context = RunContext(started=self.started, ended=utc_now(),
                              elapsed=round(time.monotonic() - self.clock, 3),
                              flags=current_flags(), errors=tuple(self.errors),

@@ -22,6 +22,8 @@ from pathlib import Path
 
 from doit.dependency import DependencyStatus
 
+from axion_build.records.diskfull import full_disk_line
+
 # set by the recording reporter for its run: the report task (also in worker processes)
 # then leaves the report to the end of the run
 ACTIVE_ENV = "AXION_RECORDING_REPORTER"
@@ -61,6 +63,8 @@ def interruption(exc: BaseException | None) -> str:
 
 def describe(exc: BaseException) -> str:
     """One line naming an exception and, for one of no known kind, where it was raised."""
+    if full := full_disk_line(exc):
+        return full
     text = f"{type(exc).__name__}: {exc}".rstrip(": ")
     if type(exc).__module__.startswith("tasks."):
         return text  # the project's own errors say what to do

@@ -7,6 +7,7 @@ from collections import Counter
 from typing import Any
 
 from axion_build.records.model import STEP_STATUSES, BuildCompile, BuildRecord, BuildRun, BuildStep
+from axion_build.records.runwarnings import run_warnings
 
 TIMELINE_ROWS = 150
 
@@ -38,6 +39,7 @@ def summarize(record: BuildRecord, source: BuildRecord | None = None) -> dict[st
                    "skipped": sum(p["status"] == "up-to-date" or p["skipped"] for p in pushes),
                    "failed": count(pushes, "failed"), "list": pushes},
         "deployment": deployment_summary(steps),
+        "warnings": run_warnings(s.detail.get("values") for s in steps),
     }
 
 

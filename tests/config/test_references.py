@@ -68,6 +68,14 @@ ESCAPES = [
      "environment variable AXION_COMPILE_FACTORY_SETS: compile.factory_sets: ../outside "
      "resolves to {root}/outside, outside the app tree {root}/shop (fix: use a path inside "
      "the app tree, relative to it (or unset AXION_COMPILE_FACTORY_SETS))"),
+    (("[factory.util, factory.shop]", "[factory.util, .]"), {},
+     "config/shop.yaml:10: compile.factory_sets: '.' is the app tree itself, not a factory "
+     "set (a factory.* folder inside the app tree) (fix: list the factory.* folders to "
+     "compile, e.g. [factory.shop, factory.util])"),
+    (("[factory.util, factory.shop]", "[factory.util/..]"), {},
+     "config/shop.yaml:10: compile.factory_sets: 'factory.util/..' is the app tree itself, "
+     "not a factory set (a factory.* folder inside the app tree) (fix: list the factory.* "
+     "folders to compile, e.g. [factory.shop, factory.util])"),
     (("[factory.util, factory.shop]", "[factory.util, 7]"), {},
      "config/shop.yaml:10: compile.factory_sets: expected a folder path, got 7 " + INSIDE),
 ]
