@@ -40,6 +40,7 @@ from axion_build.records.runstate import (
     RUN_ID_ENV,
     checks_fail_their_task,
     describe,
+    exit_now,
     hold_back_work,
     hold_signals,
     interruption,
@@ -287,15 +288,3 @@ class RecordingReporter(ConsoleReporter):
         """Packages whose report task is part of this run, whether it ran or not."""
         return {package_of(self.tasks[name]) for name in self.selected
                 if stage_of(self.tasks[name]) == "report"} - {""}
-
-
-def exit_now(stop: SystemExit) -> None:
-    """End a run stopped by a signal (or crashed) with its exit code, now: doit closed its
-    database before this, and the record is written. A second SIGINT still pending (the
-    compiler it stopped first raised the interrupt) would otherwise surface on the way out
-    and end the process by the signal instead of the code (seen as -2 in place of 130)."""
-    if not isinstance(stop.code, int) or stop.code not in SIGNAL_EXIT.values():
-        raise stop from None
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(stop.code)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -169,3 +170,15 @@ def hold_back_work(dep_manager, held: Callable[[object, object], bool]) -> None:
         return status
 
     dep_manager.get_status = get_status
+
+
+def exit_now(stop: SystemExit) -> None:
+    """End a run stopped by a signal (or crashed) with its exit code, now: doit closed its
+    database before this, and the record is written. A second SIGINT still pending (the
+    compiler it stopped first raised the interrupt) would otherwise surface on the way out
+    and end the process by the signal instead of the code (seen as -2 in place of 130)."""
+    if not isinstance(stop.code, int) or stop.code not in (130, 143):
+        raise stop from None
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(stop.code)
