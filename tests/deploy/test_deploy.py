@@ -891,6 +891,11 @@ def test_the_engine_stopping_mid_deploy_is_named_and_recorded(deployed):
     assert f"start it again and run `doit deploy:{PACKAGE}`" in out
     assert f"no earlier deployment of {project} passed its gate, so nothing to go back to: " \
            "compose down, stack down failed too: " in out
+    # the engine cannot be asked what still runs there: never "nothing runs now"
+    assert ("; what runs now is unknown: the Docker engine of docker context "
+            f"'{engine.context}' (config/{PACKAGE}.yaml: deployment.target) cannot be asked (") \
+        in out, out[-4000:]
+    assert "nothing runs now" not in out
     (state, detail), = deployed.query(
         "SELECT Status, Detail FROM log_deployment WHERE Project = ?", project)
     assert state == "failed"
@@ -962,3 +967,69 @@ def test_a_taken_port_is_named_and_leaves_no_stack(deployed):
     assert [row[:2] for row in deployed.deployments()[-2:]] == [(guid, "failed"),
                                                                 (first_guid, "failed")]
 
+
+
+@pytest.mark.e2e
+def test_a_rollback_under_a_runtime_override_says_the_config_changed(deployed):
+    """The gate asks for the self-test where deployment.gate.self_test says (here a path
+    that is no status JSON, so the gate fails); the rollback to the first build runs with
+    AXION_RUNTIME_LOG_LEVEL from the environment, and says so as for a changed file."""
+    first_guid = deployed.deployments()[0][0]
+    done = deployed.ws.doit(f"deploy:{PACKAGE}", AXION_RUNTIME_LOG_LEVEL="debug",
+                            AXION_DEPLOYMENT_GATE_SELF_TEST="report:/report/no-such-status")
+    out = done.stdout + done.stderr
+    assert done.returncode != 0, out[-3000:]
+    assert "  - report: status pass_rate >= 100: /report/no-such-status: " in out, out[-3000:]
+    assert f"the rollback to build {first_guid} failed its gate too" in out
+    assert f"note: build {first_guid} was deployed with the runtime config sha256 " in out
+    assert "(config.yaml and AXION_RUNTIME_LOG_LEVEL from the environment)" in out
+    assert deployed.containers() == {}  # both gates failed: the stack is down
+
+
+def unsigned_image(base: str, repo: str) -> tuple[str, str]:
+    """An image of its own pushed to `repo`, which no key signed: (local tag, digest)."""
+    tag = f"{repo}:axt-unsigned-{uuid.uuid4().hex[:8]}"
+    recipe = f"FROM {base}\nLABEL org.axion.test={tag.rsplit(':', 1)[1]}\n"
+    subprocess.run(["docker", "build", "-q", "-t", tag, "-"], input=recipe, text=True,
+                   check=True, capture_output=True, timeout=300)
+    pushed = subprocess.run(["docker", "push", tag], capture_output=True, text=True,
+                            check=True, timeout=300).stdout
+    return tag, pushed.rsplit("digest: ", 1)[1].split()[0]
+
+
+@pytest.mark.e2e
+def test_a_rollback_to_images_that_no_longer_verify_is_refused_and_what_runs_keeps_running(
+        deployed):
+    """The last good deployment's web image is now one no trusted key signed: after a
+    failed gate the rollback names it and refuses; the failed deployment keeps running."""
+    from datetime import UTC
+
+    (first, _, digests), *_ = deployed.deployments()
+    repo = digests["web"].split("@")[0]
+    tag, digest = unsigned_image(digests["caddy"], repo)
+    try:
+        good = {**digests, "web": f"{repo}@{digest}"}
+        stamp = datetime.now(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+        with sqlite3.connect(deployed.ws.root / "build" / "records.sqlite3") as conn:
+            conn.execute("INSERT INTO log_deployment (Package, BuildGuid, Project, Digests, "
+                         "ConfigHash, Status, Detail, DeployTime) VALUES (?, ?, ?, ?, '', "
+                         "'passed', '[]', ?)", (PACKAGE, str(uuid.uuid4()), deployed.project,
+                                                json.dumps(good), stamp))
+        done = deployed.ws.doit(f"deploy:{PACKAGE}",
+                                AXION_DEPLOYMENT_GATE_SELF_TEST="report:/report/no-such-status")
+    finally:
+        subprocess.run(["docker", "rmi", tag], capture_output=True, timeout=60)
+    out = done.stdout + done.stderr
+    assert done.returncode != 0, out[-3000:]
+    assert "not rolled back to the last good deployment (build " in out, out[-3000:]
+    assert "its images no longer verify (signature, attestations and SBOM by a trusted key)" \
+        in out
+    assert f"  - {repo}@{digest}: " in out
+    assert f"  - {digests['report']}: " not in out  # the others verify
+    assert "nothing was started or stopped; running now: " in out
+    guid, state, ran = deployed.deployments()[-1]
+    assert (guid, state) == (deployed.last_guid(), "failed")  # no rollback was recorded
+    assert deployed.running_images() == ran  # what the failed deploy started still runs
+    detail = deployed.step_detail(guid, f"deploy:{PACKAGE}")["values"]
+    assert list(detail["rollback"]["refused"]) == [f"{repo}@{digest}"]
+    assert first != detail["rollback"]["refused_build"]
