@@ -2,8 +2,9 @@
 
 Assertions in the report harness's own form (`name`, `pass`, `detail`), each made by a
 pure function from facts: the containers as the engine sees them, what each routed
-service answered through Caddy, the report service's status JSON. `probe_routes` and
-`read_status` are the only parts that reach out (plain HTTP on loopback).
+service answered through Caddy, the self-test's status JSON (`deployment.gate.self_test`).
+`probe_routes` and `read_status` are the only parts that reach out (plain HTTP on
+loopback).
 """
 
 from __future__ import annotations

@@ -1033,3 +1033,6 @@ def test_a_rollback_to_images_that_no_longer_verify_is_refused_and_what_runs_kee
     detail = deployed.step_detail(guid, f"deploy:{PACKAGE}")["values"]
     assert list(detail["rollback"]["refused"]) == [f"{repo}@{digest}"]
     assert first != detail["rollback"]["refused_build"]
+    text = (deployed.ws.build / "report" / "latest.txt").read_text()
+    assert (f"gate FAILED, not rolled back: the images of build "
+            f"{detail['rollback']['refused_build']} no longer verify ({repo}@{digest})") in text
