@@ -63,9 +63,13 @@ def image_refusals(cfg: PackageConfig, images: dict[str, str]) -> dict[str, str]
     """Of a deployment gone back to, each image that no longer verifies (signature,
     attestations, SBOM by a trusted key), with why; its inputs and modules are an older
     build's, so they are not compared with this checkout's."""
+    from axion_build.adapters.registry import RegistryError
     from axion_build.publish.verify import refusals
 
-    return refusals(cfg, images, tree=False)
+    try:
+        return refusals(cfg, images, tree=False)
+    except RegistryError as exc:  # a registry that does not answer vouches for nothing
+        return {image: f"cannot be verified: {exc}" for image in images.values()}
 
 
 def nothing_to_recheck(cfg: PackageConfig, images: dict[str, str]) -> dict[str, str]:

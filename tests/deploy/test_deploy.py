@@ -581,6 +581,32 @@ def test_after_a_failed_down_an_engine_that_cannot_be_asked_leaves_what_runs_unk
     assert after_down(RUNNERS["compose"], cfg, "") == "nothing runs now"
 
 
+def test_a_rollback_to_images_a_registry_cannot_vouch_for_is_refused_by_name(tmp_path):
+    """The registry does not answer (a loopback port nothing listens on): every image of
+    the good deployment is named as not verified, with why; nothing raises."""
+    from dataclasses import replace
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from loopback import free_ports
+
+    from axion_build.config.model import CacheSpec, RegistrySpec
+    from axion_build.deploy.rollout import RUNNERS
+
+    key = tmp_path / "trusted.pub"
+    key.write_bytes(ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    (port,) = free_ports(1)
+    cfg = replace(gate_config(tmp_path), cache=CacheSpec(trusted_keys=(key,)),
+                  registry=RegistrySpec(url=f"127.0.0.1:{port}", insecure=True))
+    images = {"web": f"127.0.0.1:{port}/axion/homechoice-web@sha256:{'a' * 64}",
+              "caddy": f"127.0.0.1:{port}/axion/homechoice-caddy@sha256:{'b' * 64}"}
+    refused = RUNNERS["compose"].recheck(cfg, images)
+    assert sorted(refused) == sorted(images.values())
+    assert all(why for why in refused.values()), refused
+    assert RUNNERS["supervisor"].recheck(cfg, {"app_tree": "/x"}) == {}
+
+
 # ---------------------------------------------------------------- real deployments (e2e)
 
 def compose_ok() -> bool:
