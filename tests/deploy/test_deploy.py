@@ -581,6 +581,29 @@ def test_after_a_failed_down_an_engine_that_cannot_be_asked_leaves_what_runs_unk
     assert after_down(RUNNERS["compose"], cfg, "") == "nothing runs now"
 
 
+def test_after_a_failed_down_an_engine_that_answers_names_what_still_runs(tmp_path,
+                                                                          base_images):
+    """A container of the stack's project still runs on this engine: the message names it
+    (service and image), never that nothing runs."""
+    from dataclasses import replace
+
+    from axion_build.deploy.rollout import RUNNERS, after_down
+
+    project = f"axt-left-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["docker", "run", "-d", "--name", f"{project}-web-1", "--label",
+                    f"com.docker.compose.project={project}", "--label",
+                    "com.docker.compose.service=web", "--entrypoint", "sleep", base_images[0],
+                    "300"], check=True, capture_output=True, timeout=120)
+    try:
+        cfg = gate_config(tmp_path)
+        cfg = replace(cfg, deployment=replace(cfg.deployment, project=project))
+        said = after_down(RUNNERS["compose"], cfg, "compose down: exit 1")
+    finally:
+        subprocess.run(["docker", "rm", "-f", f"{project}-web-1"], capture_output=True,
+                       timeout=120)
+    assert said == f"still running: web={base_images[0]}"
+
+
 def test_a_rollback_to_images_a_registry_cannot_vouch_for_is_refused_by_name(tmp_path):
     """The registry does not answer (a loopback port nothing listens on): every image of
     the good deployment is named as not verified, with why; nothing raises."""
