@@ -24,20 +24,20 @@
 8. a fresh runner with a warm shared cache vs the cold pipeline (goal <= 0.1x), and a
    one-module edit on the fresh runner vs on the warm machine (goal <= 2x)
 
---arm64 runs instead, on copies of the example (`homechoice`):
+--arm64 runs instead (bench/example.py), on copies of the example, each a package of its
+own (`bench<kind><key>`, images `axion-bench<kind><key>:*`, removed at the end):
 9. cold compile of the example's modules for linux/arm64 with the host's cross gcc vs
    in the arm64 builder image under QEMU (`compile.cross: false`), every module checked
    to be aarch64 code
 10. the example's cold pipeline for linux/amd64,linux/arm64 vs linux/amd64 alone
-   (skip_push, no C cache, BuildKit's cache emptied; goal <= 1.5x); --multiarch runs
-   only this row
+   (skip_push, no C cache, `--no-cache` builds: BuildKit's cache is never pruned;
+   goal <= 1.5x); --multiarch runs only this row
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import shutil
 import sqlite3
@@ -329,62 +329,6 @@ def run_scale(options: argparse.Namespace, work: Path) -> None:
         print(f"{'doit list, ' + label:31}{seconds:7.2f} s   (no engine, goal < 0.5 s)")
 
 
-def example_checkout(root: Path) -> Path:
-    """A checkout holding a copy of the example app and its config, with its key pair."""
-    from axion_build.build.keys import provision_keys
-
-    shutil.copytree(ROOT / "examples" / "homechoice", root / "app",
-                    ignore=shutil.ignore_patterns("__pycache__", "data.config", "*.documents"))
-    config = (ROOT / "config" / "homechoice.yaml").read_text()
-    (root / "config").mkdir()
-    (root / "config" / "homechoice.yaml").write_text(
-        config.replace("app_root: ../examples/homechoice", "app_root: ../app"))
-    (root / "build").mkdir()
-    provision_keys(root / "app" / "data.config", "homechoice")
-    return root
-
-
-def arm64_compile(work: Path, cross: bool) -> tuple[float, int]:
-    """Seconds of a cold compile of the example for linux/arm64 in a checkout of its own
-    (cross gcc or emulated builder), and how many aarch64 modules it made."""
-    root = example_checkout(work / ("arm64-cross" if cross else "arm64-emulated"))
-    flags = {"AXION_COMPILE_CROSS": str(cross).lower(), "CCACHE_DISABLE": "1"}
-    timed_doit(root, "validate", "base", "platform=linux/arm64", **flags)  # bases made
-    seconds = timed_doit(root, "-n", "2", "-P", "process", "compile:homechoice",
-                         "platform=linux/arm64", **flags)
-    folder = root / "build" / "homechoice" / "linux-arm64"
-    toolchain = json.loads((folder / "compiled.json").read_text())["toolchain"]
-    if toolchain != ("cross" if cross else "container"):
-        raise SystemExit(f"linux/arm64 compiled with the {toolchain} toolchain")
-    modules = list((folder / "compiled").rglob("*.so"))
-    not_arm = [m for m in modules if m.read_bytes()[18:20] != EM_AARCH64]
-    if not modules or not_arm:
-        raise SystemExit(f"not aarch64 code: {not_arm or 'no modules'}")
-    return seconds, len(modules)
-
-
-def run_arm64(work: Path) -> None:
-    """--arm64: the example's arm64 compile with the cross gcc vs under QEMU, side by side,
-    then the --multiarch rows."""
-    cross, modules = arm64_compile(work, cross=True)
-    emulated, _ = arm64_compile(work, cross=False)
-    print(f"example, linux/arm64, cold compile of {modules} modules (doit -n 2, no ccache)")
-    print(f"cross gcc on the host          {cross:7.1f} s")
-    print(f"builder image under QEMU       {emulated:7.1f} s")
-    print(f"  speed-up cross vs emulated   {ratio(emulated, cross)}")
-    run_multiarch(work)
-
-
-def run_multiarch(work: Path) -> None:
-    """--multiarch: the example's cold pipeline, multi-arch vs amd64 alone."""
-    amd64 = cold_pipeline(work, "linux/amd64")
-    both = cold_pipeline(work, "linux/amd64,linux/arm64")
-    print("example, cold pipeline (skip_push=1, no ccache, no build cache, bases made)")
-    print(f"linux/amd64                    {amd64:7.1f} s")
-    print(f"linux/amd64,linux/arm64        {both:7.1f} s")
-    print(f"  ratio multi-arch / amd64     {ratio(both, amd64)}   (goal <= 1.5x)")
-
-
 def needs_cross_compiler() -> None:
     """Stop unless the host has the arm64 cross gcc (the arm64 rows time it)."""
     from axion_build.build.cross import find_cross_compiler
@@ -408,36 +352,13 @@ def compile_statuses(root: Path) -> list[str]:
 
 
 def remove_package_images(package: str) -> None:
-    """Remove every image of `package`: one with the same inputs would be up to date."""
+    """Remove every tag of `axion-<package>` (a package of the bench's own: one with the
+    same inputs would be up to date)."""
     tags = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}",
                            f"axion-{package}"], check=True, capture_output=True, text=True)
     if tags.stdout.split():
         subprocess.run(["docker", "image", "rm", "-f", *tags.stdout.split()], check=True,
                        capture_output=True)
-
-
-def cold_pipeline(work: Path, platforms: str) -> float:
-    """Seconds of the example's pipeline for `platforms` in a new checkout, with no C
-    cache, BuildKit's build cache emptied and no image of the package left (the bases
-    are made beforehand)."""
-    root = example_checkout(work / ("pipeline-" + platforms.replace("/", "-").replace(",", "+")))
-    # cold means nothing from the registry cache either: no module, no image held there
-    flags = {"CCACHE_DISABLE": "1", "AXION_CACHE_PULL": "0", "AXION_CACHE_PUSH": "0"}
-    timed_doit(root, "validate", "base", f"platform={platforms}", **flags)
-    subprocess.run(["docker", "builder", "prune", "-af"], check=True, capture_output=True)
-    remove_package_images("homechoice")
-    seconds = timed_doit(root, "-n", "2", "-P", "process", "pipeline:homechoice",
-                         f"platform={platforms}", "skip_push=1", **flags)
-    for platform in platforms.split(","):
-        compiled = root / "build" / "homechoice" / platform.replace("/", "-") / "compiled"
-        if not list(compiled.rglob("*.so")):
-            raise SystemExit(f"no compiled modules for {platform}")
-    taken = compile_statuses(root).count("registry-cache")
-    if taken:
-        raise SystemExit(f"a cold pipeline took {taken} modules from the registry cache")
-    assert_images("homechoice", ["latest", "web", *(["latest-arm64", "web-arm64"]
-                                                   if "arm64" in platforms else [])])
-    return seconds
 
 
 @contextlib.contextmanager
@@ -485,6 +406,8 @@ def main() -> None:
             run_shared(options.modules, work)
             return
         if options.arm64 or options.multiarch:
+            from example import run_arm64, run_multiarch
+
             needs_cross_compiler()
             (run_multiarch if options.multiarch else run_arm64)(work)
             return

@@ -37,8 +37,9 @@ def meta(cfg: PackageConfig, platform: str, **extra: str) -> dict:
     return {"axion": {"stage": "image", "package": cfg.name, "platform": platform, **extra}}
 
 
-def platform_tasks(cfg: PackageConfig, platform: str, suffix: str) -> Iterator[dict]:
-    """Wheelhouse, context and images of one platform."""
+def platform_tasks(cfg: PackageConfig, platform: str, suffix: str,
+                   cache: bool = True) -> Iterator[dict]:
+    """Wheelhouse, context and images of one platform (`cache`: BuildKit's may serve)."""
     requirement_files = [cfg.app_root / cfg.images.requirements_file,
                          cfg.app_root / cfg.images.requirements_ai_file,
                          cfg.app_root / cfg.images.arm_exclude_file]
@@ -66,7 +67,7 @@ def platform_tasks(cfg: PackageConfig, platform: str, suffix: str) -> Iterator[d
     for target in image_targets(cfg):
         yield {
             "name": f"{cfg.name}:{target}{suffix}",
-            "actions": [(build_target, [cfg, target, platform])],
+            "actions": [(build_target, [cfg, target, platform, cache])],
             "uptodate": [ImageCurrent(cfg, target, platform)],
             "task_dep": [f"image:{context_name}", *image_base_deps(cfg, platform)],
             "meta": meta(cfg, platform, service=target, tag=image_tag(cfg, target, platform)),
@@ -111,7 +112,7 @@ def task_image() -> Iterator[dict]:
         built = []
         for platform in platforms:
             suffix = "" if platform == native_platform() else f"-{arch_of(platform)}"
-            for task in platform_tasks(cfg, platform, suffix):
+            for task in platform_tasks(cfg, platform, suffix, not flags.no_build_cache):
                 built.append(f"image:{task['name']}")
                 yield task
         yield {

@@ -9,6 +9,8 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,22 +20,27 @@ from workspace import FIXTURES, copy_checkout
 
 pytestmark = pytest.mark.e2e
 
-USER = "axion-user"
-
 
 @pytest.fixture(scope="module")
-def user() -> pwd.struct_passwd:
-    """A plain user in the group that may use the engine's socket."""
-    if os.geteuid() != 0 or shutil.which("useradd") is None:
-        missing("making a second user needs root and useradd")
+def user() -> Iterator[pwd.struct_passwd]:
+    """A plain user of its own (a name no one else has) in the group that may use the
+    engine's socket; removed, with its home, when the tests end."""
+    if os.geteuid() != 0 or shutil.which("useradd") is None or shutil.which("userdel") is None:
+        missing("making a second user needs root, useradd and userdel")
     socket = Path("/var/run/docker.sock")
     if not socket.exists():
         missing("the engine is not on the default socket")
-    group = socket.stat().st_gid
-    if subprocess.run(["id", USER], capture_output=True).returncode != 0:
-        subprocess.run(["useradd", "--create-home", "--gid", "users", USER], check=True)
-    subprocess.run(["usermod", "-a", "-G", str(group), USER], check=True)
-    return pwd.getpwnam(USER)
+    name = f"axt-user-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["useradd", "--create-home", "--gid", "users", "--groups",
+                    str(socket.stat().st_gid), name], check=True)
+    try:
+        yield pwd.getpwnam(name)
+    finally:
+        # its processes first: userdel refuses a user that still runs something
+        subprocess.run(["pkill", "-KILL", "-u", name], capture_output=True)
+        removed = subprocess.run(["userdel", "--remove", name], capture_output=True, text=True)
+        left = subprocess.run(["id", name], capture_output=True).returncode == 0
+        assert not left, f"user {name} is left behind: {removed.stderr}"
 
 
 def as_user(user: pwd.struct_passwd, command: list[str], cwd: Path):
@@ -45,6 +52,14 @@ def as_user(user: pwd.struct_passwd, command: list[str], cwd: Path):
                PATH="/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
     return subprocess.run(["runuser", "-u", user.pw_name, "--", *command], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=1500)
+
+
+def test_the_user_is_made_for_these_tests_and_may_use_the_engine(user):
+    """A name of its own, in the engine's group only for these tests (the teardown removes
+    the account and checks it is gone)."""
+    assert user.pw_name.startswith("axt-user-") and user.pw_name != "axion-user"
+    done = as_user(user, ["docker", "version", "--format", "{{.Server.Version}}"], Path("/"))
+    assert done.returncode == 0 and done.stdout.strip(), done.stderr
 
 
 def test_a_user_who_is_not_root_runs_the_pipeline(user, base_images):

@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,8 @@ def free_port() -> int:
 
 @pytest.fixture
 def ssh_endpoint(tmp_path):
-    """A real sshd on 127.0.0.1 accepting a fresh key for root; yields the endpoint."""
+    """A real sshd on 127.0.0.1 accepting a fresh key for root; yields the endpoint, sshd's
+    log and a builder name of its own (the docker context the run makes, removed after)."""
     if shutil.which("sshd") is None and not Path("/usr/sbin/sshd").exists():
         missing("openssh-server is not installed")
     keys = tmp_path / "ssh"
@@ -44,6 +46,7 @@ def ssh_endpoint(tmp_path):
     (keys / "authorized_keys").write_text((keys / "client.pub").read_text())
     (keys / "authorized_keys").chmod(0o600)
     port = free_port()
+    context = f"axt-remote-{uuid.uuid4().hex[:8]}"  # the builder's docker context: its own
     config = keys / "sshd_config"
     config.write_text(f"Port {port}\nListenAddress 127.0.0.1\nHostKey {keys / 'host'}\n"
                       f"AuthorizedKeysFile {keys / 'authorized_keys'}\nPidFile {keys / 'pid'}\n"
@@ -69,7 +72,7 @@ def ssh_endpoint(tmp_path):
             time.sleep(0.2)
         else:
             pytest.fail(f"sshd on port {port} did not accept the key:\n{log.read_text()}")
-        yield f"ssh://root@{HOST_ALIAS}", log
+        yield f"ssh://root@{HOST_ALIAS}", log, context
     finally:
         server.terminate()
         server.wait(10)
@@ -77,31 +80,31 @@ def ssh_endpoint(tmp_path):
             SSH_CONFIG.unlink()
         else:
             SSH_CONFIG.write_text(before)
-        subprocess.run(["docker", "context", "rm", "-f", "axion-test-remote"],
-                       capture_output=True)
+        # only the context the run made for this test's own builder name
+        subprocess.run(["docker", "context", "rm", "-f", context], capture_output=True)
 
 
 def test_images_build_on_the_engine_behind_the_ssh_endpoint(tmp_path, base_images,
                                                             ssh_endpoint):
-    endpoint, log = ssh_endpoint
+    endpoint, log, builder = ssh_endpoint
     ws = make_workspace(tmp_path / "ws")
     provision(ws)
-    env = {"AXION_DEPLOYMENT_BUILDX_BUILDER": "axion-test-remote",
+    env = {"AXION_DEPLOYMENT_BUILDX_BUILDER": builder,
            "AXION_DEPLOYMENT_BUILDX_ENDPOINT": endpoint}
     sessions_before = log.read_text().count("Accepted publickey")
     done = ws.doit("image:shop:stock", check=True, **env)
     assert "image:shop:stock" in ran_tasks(done.stdout) or "image:shop:stock" in done.stdout
-    context = subprocess.run(["docker", "context", "inspect", "axion-test-remote",
+    context = subprocess.run(["docker", "context", "inspect", builder,
                               "--format", "{{.Endpoints.docker.Host}}"],
                              capture_output=True, text=True, check=True).stdout.strip()
     assert context == endpoint
     assert log.read_text().count("Accepted publickey") > sessions_before
-    labels = subprocess.run(["docker", "--context", "axion-test-remote", "image", "inspect",
+    labels = subprocess.run(["docker", "--context", builder, "image", "inspect",
                              "axion-shop:stock", "--format",
                              "{{index .Config.Labels \"org.axion.service\"}}"],
                             capture_output=True, text=True, check=True).stdout.strip()
     assert labels == "stock"
-    clash = ws.doit("image:shop:stock", AXION_DEPLOYMENT_BUILDX_BUILDER="axion-test-remote",
+    clash = ws.doit("image:shop:stock", AXION_DEPLOYMENT_BUILDX_BUILDER=builder,
                     AXION_DEPLOYMENT_BUILDX_ENDPOINT="ssh://root@elsewhere.invalid")
     assert clash.returncode != 0
     assert "points at ssh://root@" in clash.stdout + clash.stderr

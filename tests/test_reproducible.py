@@ -73,9 +73,10 @@ def test_one_commit_on_two_machines_gives_the_same_image_digests(tmp_path):
         assert steps["image:shop:runtime"]["reproducible"] is False
         assert "rewrite layer timestamps" in steps["image:shop:runtime"]["not_reproducible"]
 
-        engines = [start_engine(newer_dockerd(), containerd_store=True, nat=True)
-                   for _ in range(2)]
-        try:
+        engines = []
+        try:  # each engine stopped, its context removed, even when the second fails to start
+            for _ in range(2):
+                engines.append(start_engine(newer_dockerd(), containerd_store=True, nat=True))
             ids = []
             for name, engine in zip("bc", engines, strict=True):
                 ws = registry_workspace(tmp_path / name, registry.host)

@@ -205,8 +205,10 @@ def moved_bases(labels: dict, facts: dict) -> list[str]:
             if facts.get(tag) and facts[tag]["id"] != old]
 
 
-def build_target(cfg: PackageConfig, target: str, platform: str) -> dict | TaskFailed:
-    """doit action: build one image, then refuse it if it holds a secret."""
+def build_target(cfg: PackageConfig, target: str, platform: str,
+                 cache: bool = True) -> dict | TaskFailed:
+    """doit action: build one image (`cache`: BuildKit's build cache may serve its steps),
+    then refuse it if it holds a secret."""
     from axion_build.adapters import docker
 
     tag = image_tag(cfg, target, platform)
@@ -241,7 +243,7 @@ def build_target(cfg: PackageConfig, target: str, platform: str) -> dict | TaskF
               LABEL_REPRODUCIBLE: "false" if not_reproducible else "true"}
     docker.build_image(context, context / "Dockerfile", target=target_name, tags=[candidate],
                        build_args=build_args(cfg, target, platform), labels=labels,
-                       platform=platform, builder=builder or None,
+                       platform=platform, builder=builder or None, cache=cache,
                        cache_from=[f"{image_repository(cfg, target)}:latest"]
                        if pulling else None, inline_cache=shared and push,
                        source_date_epoch=epoch)

@@ -13,8 +13,9 @@ from dataclasses import asdict, dataclass
 from axion_build.config.model import PLATFORMS
 
 FLAG_NAMES = ("skip_compile", "skip_push", "skip_deploy", "pull_bases", "expect_noop", "notify",
-              "platform", "service")
-SWITCHES = ("skip_compile", "skip_push", "skip_deploy", "pull_bases", "expect_noop")
+              "platform", "service", "no_build_cache")
+SWITCHES = ("skip_compile", "skip_push", "skip_deploy", "pull_bases", "expect_noop",
+            "no_build_cache")
 BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True,
               "0": False, "false": False, "no": False, "off": False, "": False}
 ALLOWED = "1, 0, true, false, yes, no, on or off"
@@ -36,6 +37,7 @@ class Flags:
     notify: str = ""
     platform: str = ""
     service: str = ""
+    no_build_cache: bool = False  # images that are built, built without BuildKit's cache
 
     def as_dict(self) -> dict[str, object]:
         """Flags as a plain mapping, for the run record."""
@@ -84,6 +86,7 @@ def parse_flags(values: Mapping[str, str]) -> Flags:
         notify=values.get("notify", "").strip(),
         platform=values.get("platform", "").strip(),
         service=values.get("service", "").strip(),
+        no_build_cache=BOOL_WORDS[values.get("no_build_cache", "").strip().lower()],
     )
 
 

@@ -26,7 +26,8 @@ SCHEMA: dict[str, dict[str, Any]] = {
     "deployment": {"substrate": "str", "platform": "str",
                    "buildx": {"builder": "str", "endpoint": "str"},
                    "target": "str", "project": "str", "http_port": "int",
-                   "https_port": "int", "gate": {"timeout": "int", "min_pass_rate": "int"}},
+                   "https_port": "int", "gate": {"timeout": "int", "min_pass_rate": "int",
+                                                     "self_test": "str"}},
     "database": {"url": "str", "host": "str", "port": "int", "name": "str", "user": "str",
                  "password": "str"},
     "smtp": {"host": "str", "port": "int", "starttls": "bool", "user": "str",
@@ -141,7 +142,10 @@ class GateSpec:
     """What a deployment must show before it counts as good."""
 
     timeout: int = 120  # seconds for the stack to be up and healthy, and for the checks
-    min_pass_rate: int = 90  # the report service's self-test, as the seed's CI gate
+    min_pass_rate: int = 90  # the self-test's pass rate, as the seed's CI gate
+    # `<service>:<path>` of the self-test's status JSON behind Caddy; '' for the routed
+    # service running ServeReport.py (`<route>/status?format=json`); `none` for no self-test
+    self_test: str = ""
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ def value_problems(merged: Mapping, doc: Any, path: Path,
     return [*name_problems(merged, path, at), *deployment_problems(merged, at),
             *deploy_target_problems(merged, at), *port_problems(merged, at),
             *registry_problems(merged, at), *smtp_problems(merged, at),
-            *runtime_problems(merged, at)]
+            *runtime_problems(merged, at), *self_test_problems(merged, at)]
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -169,6 +169,39 @@ def gate_problems(gate: Mapping, at: Locate) -> list[Problem]:
                            f"pass rate {rate} is not a percentage",
                            "set deployment.gate.min_pass_rate from 0 to 100"))
     return problems
+
+
+def self_test_problems(merged: Mapping, at: Locate) -> list[Problem]:
+    """`deployment.gate.self_test` is `none` or `<service>:<path>` of a routed service,
+    its path one Caddy sends to that service."""
+    setting = section(section(merged, "deployment"), "gate").get("self_test")
+    if not isinstance(setting, str) or setting.strip() in ("", "none"):
+        return []
+    keys, fix = ("deployment", "gate", "self_test"), "write <service>:<path>, e.g. "
+    service, _, path = setting.strip().partition(":")
+    routes = {str(n): str(s.get("route") or "") for n, s in section(merged, "services").items()
+              if isinstance(s, Mapping) and s.get("route") and s.get("port")}
+    if not path.startswith("/"):
+        return [at(keys, f"{setting!r} is not <service>:<path>",
+                   fix + "report:/report/status?format=json, or none")]
+    if service not in routes:
+        return [at(keys, f"{service!r} is not a service routed behind Caddy (routed: "
+                         f"{', '.join(sorted(routes)) or 'none'})",
+                   fix + "naming a service that has a port and a route, or none")]
+    if route_of(path, routes) != service:
+        return [at(keys, f"Caddy sends {path} to {route_of(path, routes) or 'no service'}, "
+                         f"not to {service}",
+                   f"give a path under {service}'s route {routes[service]}")]
+    return []
+
+
+def route_of(path: str, routes: Mapping[str, str]) -> str:
+    """The service whose route is the longest prefix of `path` ('' when none; pure)."""
+    bare = path.split("?", 1)[0]
+    fits = [(len(r.rstrip("/")), n) for n, r in routes.items()
+            if r.rstrip("/") == "" or bare == r.rstrip("/") or bare.startswith(
+                r.rstrip("/") + "/")]
+    return max(fits)[1] if fits else ""
 
 
 def port_problems(merged: Mapping, at: Locate) -> list[Problem]:

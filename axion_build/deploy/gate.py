@@ -2,8 +2,9 @@
 
 Assertions in the report harness's own form (`name`, `pass`, `detail`), each made by a
 pure function from facts: the containers as the engine sees them, what each routed
-service answered through Caddy, the report service's status JSON. `probe_routes` and
-`read_status` are the only parts that reach out (plain HTTP on loopback).
+service answered through Caddy, the self-test's status JSON (`deployment.gate.self_test`).
+`probe_routes` and `read_status` are the only parts that reach out (plain HTTP on
+loopback).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from dataclasses import dataclass
 from axion_build.adapters.compose import Container
 from axion_build.config.model import PackageConfig, ServiceSpec
 
-REPORT_SCRIPT = "ServeReport.py"  # the service whose status JSON is the self-test
+REPORT_SCRIPT = "ServeReport.py"  # unless set otherwise, the self-test is its status JSON
 STATUS_PATH = "/status?format=json"  # under the report service's route
+NO_SELF_TEST = "none"  # deployment.gate.self_test: the package has no self-test to gate on
 
 
 @dataclass(frozen=True)
@@ -50,9 +52,32 @@ def health_path(spec: ServiceSpec) -> str:
     return spec.route.rstrip("/") + "/health"
 
 
-def report_service(cfg: PackageConfig) -> ServiceSpec | None:
-    """The routed service that serves the status JSON (the report), if the package has one."""
-    return next((s for s in routed(cfg) if s.script == REPORT_SCRIPT), None)
+@dataclass(frozen=True)
+class SelfTest:
+    """Where the gate reads the self-test's status JSON: a routed service and the path
+    through Caddy; or, with no service, why there is none."""
+
+    service: str = ""
+    path: str = ""
+    missing: str = ""
+
+
+def self_test(cfg: PackageConfig) -> SelfTest:
+    """The self-test of `deployment.gate.self_test` (`<service>:<path>`), by default the
+    routed service running ServeReport.py at `<route>/status?format=json` (pure)."""
+    setting = cfg.deployment.gate.self_test.strip()
+    if setting == NO_SELF_TEST:
+        return SelfTest(missing=f"{cfg.path}: deployment.gate.self_test is {NO_SELF_TEST}")
+    if setting:
+        service, _, path = setting.partition(":")
+        return SelfTest(service, path)
+    spec = next((s for s in routed(cfg) if s.script == REPORT_SCRIPT), None)
+    if spec is None:
+        return SelfTest(missing=(
+            f"no routed service runs {REPORT_SCRIPT} and {cfg.path} sets no "
+            "deployment.gate.self_test: set it to <service>:<path> of the status JSON "
+            f"behind Caddy (or to {NO_SELF_TEST})"))
+    return SelfTest(spec.name, spec.route.rstrip("/") + STATUS_PATH)
 
 
 def container_assertions(expected: Mapping[str, str],
@@ -102,22 +127,22 @@ def route_assertions(cfg: PackageConfig, answers: Mapping[str, Answer]) -> list[
 
 
 def status_assertion(cfg: PackageConfig, answer: Answer | None) -> list[dict]:
-    """The report service's self-test `pass_rate` is at least the gate's minimum (pure);
-    nothing to assert for a package without a report service."""
-    spec = report_service(cfg)
-    if spec is None:
-        return []
+    """The self-test's `pass_rate` is at least the gate's minimum (pure); skipped, with
+    the reason, for a package without a self-test."""
+    test = self_test(cfg)
     minimum = cfg.deployment.gate.min_pass_rate
-    name = f"{spec.name}: status pass_rate >= {minimum}"
+    name = f"{test.service or 'self-test'}: status pass_rate >= {minimum}"
+    if test.missing:
+        return [{**assertion(name, True, f"skipped: {test.missing}"), "skipped": True}]
     if answer is None or answer.status != 200:
         why = f"HTTP {answer.status}" if answer and answer.status else (
             f"no answer: {answer.error}" if answer else "not asked")
-        return [assertion(name, False, f"{status_path(spec)}: {why}")]
+        return [assertion(name, False, f"{test.path}: {why}")]
     try:
         tests = json.loads(answer.body)["tests"]
         rate = float(tests["summary"]["pass_rate"])
     except (ValueError, KeyError, TypeError) as exc:
-        return [assertion(name, False, f"{status_path(spec)}: not the status JSON ({exc})")]
+        return [assertion(name, False, f"{test.path}: not the status JSON ({exc})")]
     bad = [f"{a.get('name')}: {a.get('detail')}" for a in tests.get("assertions", [])
            if not a.get("pass")]
     detail = f"pass_rate {rate:g}" + (f"; failed: {'; '.join(bad)}" if bad else "")
@@ -161,13 +186,8 @@ def probe_routes(cfg: PackageConfig, base: str, deadline: float) -> dict[str, An
 
 
 def read_status(cfg: PackageConfig, base: str, deadline: float) -> Answer | None:
-    """The report service's status JSON through Caddy (None without a report service)."""
-    spec = report_service(cfg)
-    if spec is None:
+    """The self-test's status JSON through Caddy (None without a self-test)."""
+    test = self_test(cfg)
+    if test.missing:
         return None
-    return get_until_ok(base + status_path(spec), deadline)
-
-
-def status_path(spec: ServiceSpec) -> str:
-    """Where the report service's status JSON is behind Caddy, e.g. `/report/status?…`."""
-    return spec.route.rstrip("/") + STATUS_PATH
+    return get_until_ok(base + test.path, deadline)

@@ -20,6 +20,7 @@ from axion_build.adapters.fs import write_files
 from axion_build.adapters.supervisor import (
     Program,
     SupervisorError,
+    daemon_pid,
     log_tail,
     programs,
     start_daemon,
@@ -207,3 +208,12 @@ def bring_down(cfg: PackageConfig) -> str:
     except SupervisorError as exc:
         return str(exc)
     return ""
+
+
+def still_running(cfg: PackageConfig) -> tuple[dict[str, str] | None, str]:
+    """After a stop that failed: program → what it runs, or (None, why that is unknown)."""
+    conf = live_conf(cfg)
+    found = programs(conf)  # [] also when supervisord does not answer
+    if not found and (pid := daemon_pid(conf)):
+        return None, f"supervisord (pid {pid}) of {conf} does not answer"
+    return {p.name: p.description for p in found if p.state == "RUNNING"}, ""

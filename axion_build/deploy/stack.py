@@ -248,3 +248,11 @@ def bring_down(cfg: PackageConfig) -> str:
     except ComposeError as exc:
         return str(exc)
     return ""
+
+
+def still_running(cfg: PackageConfig) -> tuple[dict[str, str] | None, str]:
+    """After a `down` that failed: service → image of what still runs, or (None, why that
+    is unknown) when the engine cannot be asked."""
+    if problem := engine_problem(cfg.deployment.context):
+        return None, f"the Docker engine {engine_where(cfg)} cannot be asked ({problem})"
+    return running_now(stack_containers(package_stack(cfg))), ""

@@ -90,9 +90,10 @@ def sbom_problem(cfg: PackageConfig, target: str, sbom: dict) -> str:
 
 
 def verify_image(cfg: PackageConfig, target: str, repo: str, digest: str,
-                 keys: tuple[PublicKey, ...], inputs: str | None) -> str:
+                 keys: tuple[PublicKey, ...], inputs: str | None, tree: bool = True) -> str:
     """Why one image fails verification ('' when it passes); `inputs`: the inputs hash its
-    provenance must record (None: any, for an older deployment rolled back to)."""
+    provenance must record (None: any, for an older deployment rolled back to); `tree`:
+    its SBOM's modules must be this checkout's compiled tree."""
     client = client_for(cfg.registry)
     key, why = signer(client, repo, digest, keys)
     if key is None:
@@ -102,7 +103,7 @@ def verify_image(cfg: PackageConfig, target: str, repo: str, digest: str,
     if why := attestation_problem(found, expected):
         return why
     return (provenance_problem(client, repo, digest, found[SLSA])
-            or sbom_problem(cfg, target, found[CYCLONEDX]))
+            or (sbom_problem(cfg, target, found[CYCLONEDX]) if tree else ""))
 
 
 def recorded(found: dict[str, dict]) -> str:
@@ -111,7 +112,8 @@ def recorded(found: dict[str, dict]) -> str:
 
 
 def verify_published(cfg: PackageConfig, target: str, repo: str, digest: str,
-                     keys: tuple[PublicKey, ...], inputs: dict[str, str] | None) -> str:
+                     keys: tuple[PublicKey, ...], inputs: dict[str, str] | None,
+                     tree: bool = True) -> str:
     """Why an image, or a manifest list and each of its platform images, fails ('' if none);
     `inputs`: platform → the inputs hash this checkout computes (None: not compared)."""
     client = client_for(cfg.registry)
@@ -122,13 +124,13 @@ def verify_published(cfg: PackageConfig, target: str, repo: str, digest: str,
     if "manifests" not in manifest:
         platform = next(iter(inputs)) if inputs else ""
         return verify_image(cfg, target, repo, digest, keys,
-                            inputs[platform] if inputs else None)
+                            inputs[platform] if inputs else None, tree)
     if inputs is not None:
         if why := list_problem(client, repo, digest, keys, inputs, sbom=False):
             return why
     for platform, child in platform_images(manifest):
         want = inputs.get(platform) if inputs is not None else None
-        if why := verify_image(cfg, target, repo, child, keys, want):
+        if why := verify_image(cfg, target, repo, child, keys, want, tree):
             return f"{platform} image {child}: {why}"
     return ""
 
@@ -206,10 +208,11 @@ def whole_build_failure(cfg: PackageConfig, keys: tuple[PublicKey, ...],
     return verify_published(cfg, target, repo, digest, keys, inputs)
 
 
-def refusals(cfg: PackageConfig, images: dict[str, str]) -> dict[str, str]:
+def refusals(cfg: PackageConfig, images: dict[str, str], tree: bool = True) -> dict[str, str]:
     """`repo@sha256:…` → why it does not verify, of each of `images` (target → reference)
-    that fails: signed and attested by a trusted key, its SBOM the compiled tree's (its
-    inputs are not compared: a rollback deploys an older build)."""
+    that fails: signed and attested by a trusted key, with `tree` its SBOM the compiled
+    tree's (its inputs are not compared: a rollback deploys an older build, whose modules
+    are not today's tree either)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from axion_build.publish.push import repository
@@ -221,8 +224,8 @@ def refusals(cfg: PackageConfig, images: dict[str, str]) -> dict[str, str]:
     items = [(target, repository(cfg, target), image.rsplit("@", 1)[1], image)
              for target, image in images.items()]
     with ThreadPoolExecutor(max_workers=4) as pool:
-        answers = list(pool.map(lambda i: verify_published(cfg, i[0], i[1], i[2], keys, None),
-                                items))
+        answers = list(pool.map(
+            lambda i: verify_published(cfg, i[0], i[1], i[2], keys, None, tree), items))
     return {image: why for (_, _, _, image), why in zip(items, answers, strict=True) if why}
 
 

@@ -66,7 +66,9 @@ def deployment_summary(steps: list[BuildStep]) -> dict[str, Any] | None:
             "rolled_back": bool(rollback and rollback.get("to_build")),
             "rollback": rollback and {"to_build": rollback.get("to_build", ""),
                                       "passed": rollback.get("passed"),
-                                      "down": rollback.get("down")},
+                                      "down": rollback.get("down"),
+                                      "refused_build": rollback.get("refused_build", ""),
+                                      "refused": sorted(rollback.get("refused") or {})},
             "error": step.Error}
 
 

@@ -247,3 +247,15 @@ def test_skip_compile_reuses_the_last_complete_tree(built):
     done = built.doit("image:homechoice", "skip_compile=1", check=True)
     assert not any(t.startswith("compile:") for t in ran_tasks(done.stdout))
     assert not [t for t in ran_tasks(done.stdout) if t.startswith("image:homechoice:")]
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_no_build_cache_reaches_every_image_build(tmp_path, cache):
+    """`no_build_cache=1` makes every image task of the platform build with `--no-cache`."""
+    from tasks.image import platform_tasks
+
+    ws = make_workspace(tmp_path / "ws")
+    cfg = load_config(ws.config_file, environ={})
+    builds = [t["actions"][0] for t in platform_tasks(cfg, "linux/amd64", "", cache)
+              if t["actions"][0][0].__name__ == "build_target"]
+    assert builds and all(args[-1] is cache for _, args in builds)

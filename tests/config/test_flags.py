@@ -16,7 +16,7 @@ ALLOWED = "(use 1, 0, true, false, yes, no, on or off)"
     ({"skip_push": "y"}, {}, [f"doit variable skip_push: 'y' is not a yes or a no {ALLOWED}"]),
     ({"skip_pusj": "1"}, {}, ["doit variable skip_pusj: unknown flag (use one of: "
                               "skip_compile, skip_push, skip_deploy, pull_bases, expect_noop, "
-                              "notify, platform, service)"]),
+                              "notify, platform, service, no_build_cache)"]),
     ({"platform": "linux/s390x"}, {}, ["doit variable platform: unsupported platform "
                                        "linux/s390x (supported: linux/amd64, linux/arm64, "
                                        "comma-separated)"]),
@@ -26,7 +26,8 @@ ALLOWED = "(use 1, 0, true, false, yes, no, on or off)"
      [f"environment variable AXION_FLAG_SKIP_PUSH: 'maybe' is not a yes or a no {ALLOWED}"]),
     ({}, {"AXION_FLAG_SKIP_PUSHH": "1"},
      ["environment variable AXION_FLAG_SKIP_PUSHH: unknown flag (use one of: skip_compile, "
-      "skip_push, skip_deploy, pull_bases, expect_noop, notify, platform, service)"]),
+      "skip_push, skip_deploy, pull_bases, expect_noop, notify, platform, service, "
+      "no_build_cache)"]),
 ])
 def test_bad_flags_are_named_with_what_they_allow(variables, environ, expected):
     with pytest.raises(FlagError) as error:
@@ -38,6 +39,7 @@ def test_bad_flags_are_named_with_what_they_allow(variables, environ, expected):
     ({"skip_push": "1", "skip_compile": "TRUE", "skip_deploy": "on"},
      Flags(skip_compile=True, skip_push=True, skip_deploy=True)),
     ({"skip_push": "no", "skip_compile": "0", "skip_deploy": "off"}, Flags()),
+    ({"no_build_cache": "1"}, Flags(no_build_cache=True)),
     ({"skip_push": "", "notify": "a@b.c; d@e.f", "platform": "linux/amd64,linux/arm64"},
      Flags(notify="a@b.c; d@e.f", platform="linux/amd64,linux/arm64")),
 ])

@@ -90,6 +90,16 @@ def config_with(tmp_path: Path, **deployment) -> Path:
     ({"http_port": 9443, "https_port": 9443}, {},
      r"deployment\.https_port: Caddy's HTTP and HTTPS host ports are the same"),
     ({"project": "Bad Name"}, {}, r"deployment\.project: 'Bad Name' is not a compose project"),
+    ({"gate": {"self_test": "report"}}, {},
+     r"deployment\.gate\.self_test: 'report' is not <service>:<path>"),
+    ({"gate": {"self_test": "mailer:/status"}}, {},
+     r"deployment\.gate\.self_test: 'mailer' is not a service routed behind Caddy \(routed: "
+     r"[a-z, ]*report"),
+    ({}, {"AXION_DEPLOYMENT_GATE_SELF_TEST": "workflow:/status"},
+     r"AXION_DEPLOYMENT_GATE_SELF_TEST: deployment\.gate\.self_test: 'workflow' is not a "
+     r"service routed"),
+    ({"gate": {"self_test": "report:/webhook/status"}}, {},
+     r"deployment\.gate\.self_test: Caddy sends /webhook/status to webhook, not to report"),
 ])
 def test_bad_deploy_settings_are_named(tmp_path, deployment, environ, expected):
     import re
@@ -104,12 +114,14 @@ def test_deploy_settings_default_and_come_from_the_environment(tmp_path):
     path = config_with(tmp_path)
     cfg = load_config(path, environ={})
     assert (cfg.deployment.target, cfg.deployment.gate.min_pass_rate,
-            cfg.deployment.gate.timeout) == ("none", 90, 120)
+            cfg.deployment.gate.timeout, cfg.deployment.gate.self_test) == ("none", 90, 120, "")
     cfg = load_config(path, environ={"AXION_DEPLOYMENT_GATE_MIN_PASS_RATE": "95",
                                      "AXION_DEPLOYMENT_TARGET": "local",
-                                     "AXION_DEPLOYMENT_HTTP_PORT": "18080"})
+                                     "AXION_DEPLOYMENT_HTTP_PORT": "18080",
+                                     "AXION_DEPLOYMENT_GATE_SELF_TEST": "web:/selftest"})
     assert (cfg.deployment.target, cfg.deployment.gate.min_pass_rate,
-            cfg.deployment.http_port) == ("local", 95, 18080)
+            cfg.deployment.http_port, cfg.deployment.gate.self_test) == (
+        "local", 95, 18080, "web:/selftest")
 
 
 # ---------------------------------------------------------------- pipeline wiring
@@ -270,10 +282,79 @@ def test_status_assertion(tmp_path, answer, minimum, passed, detail):
     assert found["pass"] is passed and detail in found["detail"]
 
 
-def test_no_report_service_no_status_assertion(tmp_path):
+def with_gate(cfg: PackageConfig, services: tuple[ServiceSpec, ...] | None = None,
+              **gate) -> PackageConfig:
+    """`cfg` with other services or gate settings."""
+    from dataclasses import replace
+
+    deployment = replace(cfg.deployment, gate=replace(cfg.deployment.gate, **gate))
+    return replace(cfg, deployment=deployment, services=services or cfg.services)
+
+
+def test_without_a_self_test_the_pass_rate_is_listed_as_skipped_with_the_reason(tmp_path):
+    """An app made by `axion init` has no ServeReport.py: the gate says so, never drops it."""
     cfg = gate_config(tmp_path)
-    cfg = cfg.__class__(**{**cfg.__dict__, "services": cfg.services[1:]})
-    assert status_assertion(cfg, None) == []
+    cfg = with_gate(cfg, services=cfg.services[1:])
+    (found,) = status_assertion(cfg, None)
+    assert found["name"] == "self-test: status pass_rate >= 90"
+    assert found["pass"] is True and found["skipped"] is True
+    assert found["detail"] == (
+        f"skipped: no routed service runs ServeReport.py and {cfg.path} sets no "
+        "deployment.gate.self_test: set it to <service>:<path> of the status JSON behind "
+        "Caddy (or to none)")
+    (off,) = status_assertion(with_gate(gate_config(tmp_path), self_test="none"), None)
+    assert off["skipped"] and off["detail"] == (
+        f"skipped: {cfg.path}: deployment.gate.self_test is none")
+
+
+@pytest.mark.parametrize("setting, service, path", [
+    ("", "report", "/report/status?format=json"),  # today's: the report service's
+    ("web:/selftest?format=json", "web", "/selftest?format=json"),
+    (" report:/report/other ", "report", "/report/other"),
+])
+def test_the_self_test_endpoint_is_a_setting(tmp_path, setting, service, path):
+    from axion_build.deploy.gate import self_test
+
+    cfg = with_gate(gate_config(tmp_path), self_test=setting)
+    assert self_test(cfg) == self_test(cfg).__class__(service, path)
+    (found,) = status_assertion(cfg, Answer(502))
+    assert (found["name"], found["detail"]) == (f"{service}: status pass_rate >= 90",
+                                                f"{path}: HTTP 502")
+
+
+def test_the_gate_reads_the_status_json_where_the_setting_says(tmp_path):
+    """A real HTTP server on loopback stands in for Caddy: the gate asks the set path."""
+    import http.server
+    import threading
+
+    from axion_build.deploy.gate import read_status
+
+    asked = []
+
+    class Status(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            asked.append(self.path)
+            body = status(95).body
+            self.send_response(200 if self.path == "/selftest?format=json" else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Status)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        cfg = with_gate(gate_config(tmp_path), self_test="web:/selftest?format=json")
+        base = f"http://127.0.0.1:{server.server_port}"
+        (found,) = status_assertion(cfg, read_status(cfg, base, 0))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert asked == ["/selftest?format=json"]
+    assert found == {"name": "web: status pass_rate >= 90", "pass": True,
+                     "detail": "pass_rate 95"}
 
 
 def test_route_assertions_ask_each_routed_service_through_caddy(tmp_path):
@@ -443,6 +524,110 @@ def test_a_rollback_says_when_the_runtime_config_changed_since_the_good_deployme
                     "the rollback runs its images with the current one, sha256 bbbbbbbbbbbb "
                     "(a rollback restores images, not config: revert the config change and "
                     "deploy again to go back to both)")
+
+
+def test_the_config_note_names_the_runtime_overrides_of_the_environment():
+    from axion_build.deploy.rollout import config_note
+
+    note = config_note("b1", "a" * 64, "b" * 64, ("AXION_RUNTIME_LOG_LEVEL",))
+    assert ("the rollback runs its images with the current one, sha256 bbbbbbbbbbbb "
+            "(config.yaml and AXION_RUNTIME_LOG_LEVEL from the environment) (a rollback "
+            "restores images, not config") in note
+
+
+def test_runtime_overrides_of_the_environment_change_the_config_hash(tmp_path):
+    """What the services run with is config.yaml and the AXION_{DATABASE,SMTP,RUNTIME}_*
+    overrides passed to them: both count; a file alone hashes as it always did."""
+    import hashlib
+
+    from axion_build.config.runtime import runtime_config_path
+    from axion_build.deploy.rollout import config_hash, runtime_overrides
+
+    cfg = gate_config(tmp_path)
+    assert config_hash(cfg, {}) == ""  # before `config:` wrote one
+    path = runtime_config_path(cfg.build_dir)
+    path.parent.mkdir(parents=True)
+    path.write_text("runtime:\n  log_level: info\n")
+    plain = config_hash(cfg, {"PATH": "/bin", "AXION_REGISTRY_URL": "127.0.0.1:5000"})
+    assert plain == hashlib.sha256(path.read_bytes()).hexdigest()
+    debug = config_hash(cfg, {"AXION_RUNTIME_LOG_LEVEL": "debug"})
+    assert debug not in ("", plain)
+    assert config_hash(cfg, {"AXION_RUNTIME_LOG_LEVEL": "debug"}) == debug
+    assert config_hash(cfg, {"AXION_DATABASE_HOST": "db"}) not in (plain, debug)
+    assert runtime_overrides({"AXION_RUNTIME_LOG_LEVEL": "debug", "AXION_CACHE": "/c",
+                              "AXION_SMTP_HOST": "mx"}) == {
+        "AXION_RUNTIME_LOG_LEVEL": "debug", "AXION_SMTP_HOST": "mx"}
+
+
+def test_after_a_failed_down_an_engine_that_cannot_be_asked_leaves_what_runs_unknown(tmp_path):
+    """A docker context of its own whose engine is gone: the message never says that
+    nothing runs, only that what runs is unknown, and why."""
+    from dataclasses import replace
+
+    from axion_build.deploy.rollout import RUNNERS, after_down
+
+    context = f"axt-gone-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["docker", "context", "create", context, "--docker",
+                    f"host=unix://{tmp_path}/gone.sock"], check=True, capture_output=True)
+    try:
+        cfg = gate_config(tmp_path)
+        cfg = replace(cfg, deployment=replace(cfg.deployment, target=f"context:{context}"))
+        said = after_down(RUNNERS["compose"], cfg, "Cannot connect to the Docker daemon")
+    finally:
+        subprocess.run(["docker", "context", "rm", "-f", context], capture_output=True)
+    assert said.startswith(f"what runs now is unknown: the Docker engine of docker context "
+                           f"'{context}' ({cfg.path}: deployment.target) cannot be asked ("), said
+    assert f"{tmp_path}/gone.sock" in said and "nothing runs" not in said
+    assert after_down(RUNNERS["compose"], cfg, "") == "nothing runs now"
+
+
+def test_after_a_failed_down_an_engine_that_answers_names_what_still_runs(tmp_path,
+                                                                          base_images):
+    """A container of the stack's project still runs on this engine: the message names it
+    (service and image), never that nothing runs."""
+    from dataclasses import replace
+
+    from axion_build.deploy.rollout import RUNNERS, after_down
+
+    project = f"axt-left-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["docker", "run", "-d", "--name", f"{project}-web-1", "--label",
+                    f"com.docker.compose.project={project}", "--label",
+                    "com.docker.compose.service=web", "--entrypoint", "sleep", base_images[0],
+                    "300"], check=True, capture_output=True, timeout=120)
+    try:
+        cfg = gate_config(tmp_path)
+        cfg = replace(cfg, deployment=replace(cfg.deployment, project=project))
+        said = after_down(RUNNERS["compose"], cfg, "compose down: exit 1")
+    finally:
+        subprocess.run(["docker", "rm", "-f", f"{project}-web-1"], capture_output=True,
+                       timeout=120)
+    assert said == f"still running: web={base_images[0]}"
+
+
+def test_a_rollback_to_images_a_registry_cannot_vouch_for_is_refused_by_name(tmp_path):
+    """The registry does not answer (a loopback port nothing listens on): every image of
+    the good deployment is named as not verified, with why; nothing raises."""
+    from dataclasses import replace
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from loopback import free_ports
+
+    from axion_build.config.model import CacheSpec, RegistrySpec
+    from axion_build.deploy.rollout import RUNNERS
+
+    key = tmp_path / "trusted.pub"
+    key.write_bytes(ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    (port,) = free_ports(1)
+    cfg = replace(gate_config(tmp_path), cache=CacheSpec(trusted_keys=(key,)),
+                  registry=RegistrySpec(url=f"127.0.0.1:{port}", insecure=True))
+    images = {"web": f"127.0.0.1:{port}/axion/homechoice-web@sha256:{'a' * 64}",
+              "caddy": f"127.0.0.1:{port}/axion/homechoice-caddy@sha256:{'b' * 64}"}
+    refused = RUNNERS["compose"].recheck(cfg, images)
+    assert sorted(refused) == sorted(images.values())
+    assert all(why for why in refused.values()), refused
+    assert RUNNERS["supervisor"].recheck(cfg, {"app_tree": "/x"}) == {}
 
 
 # ---------------------------------------------------------------- real deployments (e2e)
@@ -620,7 +805,7 @@ def test_an_image_that_does_not_verify_is_never_deployed(deployed):
     out = done.stdout + done.stderr
     assert done.returncode != 0, out[-3000:]
     assert f"deploy:{PACKAGE}: refusing to deploy images that do not verify" in out
-    assert f"  - {ref}@{forged}: signature not verified with {PACKAGE}_cosign.pub" in out
+    assert f"  - {ref}@{forged}: it is not signed" in out
     assert out.count("  - ") == 1  # the other images verify
     assert deployed.running_images() == running and len(deployed.deployments()) == 1
     assert back == digest
@@ -755,6 +940,11 @@ def test_the_engine_stopping_mid_deploy_is_named_and_recorded(deployed):
     assert f"start it again and run `doit deploy:{PACKAGE}`" in out
     assert f"no earlier deployment of {project} passed its gate, so nothing to go back to: " \
            "compose down, stack down failed too: " in out
+    # the engine cannot be asked what still runs there: never "nothing runs now"
+    assert ("; what runs now is unknown: the Docker engine of docker context "
+            f"'{engine.context}' (config/{PACKAGE}.yaml: deployment.target) cannot be asked (") \
+        in out, out[-4000:]
+    assert "nothing runs now" not in out
     (state, detail), = deployed.query(
         "SELECT Status, Detail FROM log_deployment WHERE Project = ?", project)
     assert state == "failed"
@@ -826,3 +1016,72 @@ def test_a_taken_port_is_named_and_leaves_no_stack(deployed):
     assert [row[:2] for row in deployed.deployments()[-2:]] == [(guid, "failed"),
                                                                 (first_guid, "failed")]
 
+
+
+@pytest.mark.e2e
+def test_a_rollback_under_a_runtime_override_says_the_config_changed(deployed):
+    """The gate asks for the self-test where deployment.gate.self_test says (here a path
+    that is no status JSON, so the gate fails); the rollback to the first build runs with
+    AXION_RUNTIME_LOG_LEVEL from the environment, and says so as for a changed file."""
+    first_guid = deployed.deployments()[0][0]
+    done = deployed.ws.doit(f"deploy:{PACKAGE}", AXION_RUNTIME_LOG_LEVEL="debug",
+                            AXION_DEPLOYMENT_GATE_SELF_TEST="report:/report/no-such-status")
+    out = done.stdout + done.stderr
+    assert done.returncode != 0, out[-3000:]
+    assert "  - report: status pass_rate >= 100: /report/no-such-status: " in out, out[-3000:]
+    assert f"the rollback to build {first_guid} failed its gate too" in out
+    assert f"note: build {first_guid} was deployed with the runtime config sha256 " in out
+    assert "(config.yaml and AXION_RUNTIME_LOG_LEVEL from the environment)" in out
+    assert deployed.containers() == {}  # both gates failed: the stack is down
+
+
+def unsigned_image(base: str, repo: str) -> tuple[str, str]:
+    """An image of its own pushed to `repo`, which no key signed: (local tag, digest)."""
+    tag = f"{repo}:axt-unsigned-{uuid.uuid4().hex[:8]}"
+    recipe = f"FROM {base}\nLABEL org.axion.test={tag.rsplit(':', 1)[1]}\n"
+    subprocess.run(["docker", "build", "-q", "-t", tag, "-"], input=recipe, text=True,
+                   check=True, capture_output=True, timeout=300)
+    pushed = subprocess.run(["docker", "push", tag], capture_output=True, text=True,
+                            check=True, timeout=300).stdout
+    return tag, pushed.rsplit("digest: ", 1)[1].split()[0]
+
+
+@pytest.mark.e2e
+def test_a_rollback_to_images_that_no_longer_verify_is_refused_and_what_runs_keeps_running(
+        deployed):
+    """The last good deployment's web image is now one no trusted key signed: after a
+    failed gate the rollback names it and refuses; the failed deployment keeps running."""
+    from datetime import UTC
+
+    (first, _, digests), *_ = deployed.deployments()
+    repo = digests["web"].split("@")[0]
+    tag, digest = unsigned_image(digests["caddy"], repo)
+    try:
+        good = {**digests, "web": f"{repo}@{digest}"}
+        stamp = datetime.now(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+        with sqlite3.connect(deployed.ws.root / "build" / "records.sqlite3") as conn:
+            conn.execute("INSERT INTO log_deployment (Package, BuildGuid, Project, Digests, "
+                         "ConfigHash, Status, Detail, DeployTime) VALUES (?, ?, ?, ?, '', "
+                         "'passed', '[]', ?)", (PACKAGE, str(uuid.uuid4()), deployed.project,
+                                                json.dumps(good), stamp))
+        done = deployed.ws.doit(f"deploy:{PACKAGE}", f"report:{PACKAGE}",
+                                AXION_DEPLOYMENT_GATE_SELF_TEST="report:/report/no-such-status")
+    finally:
+        subprocess.run(["docker", "rmi", tag], capture_output=True, timeout=60)
+    out = done.stdout + done.stderr
+    assert done.returncode != 0, out[-3000:]
+    assert "not rolled back to the last good deployment (build " in out, out[-3000:]
+    assert "its images no longer verify (signature, attestations and SBOM by a trusted key)" \
+        in out
+    assert f"  - {repo}@{digest}: " in out
+    assert f"  - {digests['report']}: " not in out  # the others verify
+    assert "nothing was started or stopped; running now: " in out
+    guid, state, ran = deployed.deployments()[-1]
+    assert (guid, state) == (deployed.last_guid(), "failed")  # no rollback was recorded
+    assert deployed.running_images() == ran  # what the failed deploy started still runs
+    detail = deployed.step_detail(guid, f"deploy:{PACKAGE}")["values"]
+    assert list(detail["rollback"]["refused"]) == [f"{repo}@{digest}"]
+    assert first != detail["rollback"]["refused_build"]
+    text = (deployed.ws.build / "report" / "latest.txt").read_text()
+    assert (f"gate FAILED, not rolled back: the images of build "
+            f"{detail['rollback']['refused_build']} no longer verify ({repo}@{digest})") in text

@@ -273,3 +273,63 @@ def test_supervisor_taken_port_is_named_and_nothing_half_runs(native):
     assert "supervisord stopped: the stack is down; nothing runs now" in out
     assert not (native.conf.parent / "supervisord.pid").is_file() or native.pids() == {}
     assert [row[2] for row in native.deployments()[-2:]] == ["failed", "failed"]
+
+
+def init_deploy(repo: Path, env: dict[str, str],
+                **extra: str) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    """`doit deploy:shop` in a repo `axion init` made; the run and its gate's assertions."""
+    done = subprocess.run([sys.executable, "-m", "doit", "-f", "dodo.py", "keys:shop",
+                           "deploy:shop", "skip_push=1"], cwd=repo, env={**env, **extra},
+                          capture_output=True, text=True, timeout=900)
+    with sqlite3.connect(repo / "build" / "records.sqlite3") as db:
+        detail = db.execute("SELECT Detail FROM log_deployment ORDER BY Id DESC "
+                            "LIMIT 1").fetchone()[0]
+    return done, json.loads(detail)
+
+
+@pytest.mark.e2e
+def test_an_app_made_by_axion_init_lists_its_missing_self_test_and_can_set_one(base_images):
+    """An app made by `axion init` runs no ServeReport.py: its deploy lists the pass-rate
+    assertion as skipped, with the reason; set to a path that is no status JSON, it fails."""
+    from workspace import FIXTURES, run_env
+
+    if not (shutil.which("supervisord") and shutil.which("caddy")):
+        missing("needs supervisord and caddy (apt-get install caddy supervisor)")
+    repo = Path(tempfile.mkdtemp(prefix="axi-"))  # short: supervisord's socket path
+    conf = repo / "build" / "shop" / "deploy" / "supervisor" / "live" / "supervisord.conf"
+    try:
+        shutil.copytree(FIXTURES / "shop", repo / "shop",
+                        ignore=shutil.ignore_patterns("__pycache__", "data.config"))
+        env = {**run_env(repo / "config"), "AXION_DEPLOYMENT_TARGET": "local",
+               "AXION_DEPLOYMENT_SUBSTRATE": "supervisor"}
+        made = subprocess.run([sys.executable, "-m", "axion_build.cli", "init", "shop",
+                               "--app-root", "shop"], cwd=repo, env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert made.returncode == 0, made.stderr
+        shop_port, http_port, https_port = free_ports(3)
+        doc = yaml_rt().load((repo / "config" / "shop.yaml").read_text())
+        doc["services"]["shop"].update(args=["--port", str(shop_port)], port=shop_port,
+                                       route="/shop")  # what a user adds to serve it
+        with (repo / "config" / "shop.yaml").open("w") as handle:
+            yaml_rt().dump(doc, handle)
+        env.update(AXION_DEPLOYMENT_HTTP_PORT=str(http_port),
+                   AXION_DEPLOYMENT_HTTPS_PORT=str(https_port))
+
+        done, gate = init_deploy(repo, env)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        (rate,) = [a for a in gate if "pass_rate" in a["name"]]
+        assert rate == {"name": "self-test: status pass_rate >= 90", "pass": True,
+                        "skipped": True, "detail": (
+                            "skipped: no routed service runs ServeReport.py and "
+                            "config/shop.yaml sets no deployment.gate.self_test: set it to "
+                            "<service>:<path> of the status JSON behind Caddy (or to none)")}
+        done, gate = init_deploy(repo, env, AXION_DEPLOYMENT_GATE_SELF_TEST="shop:/shop/cart")
+        out = done.stdout + done.stderr
+        assert done.returncode != 0, out[-3000:]
+        assert "  - shop: status pass_rate >= 90: /shop/cart: not the status JSON" in out, out
+        assert "supervisord stopped: the stack is down; nothing runs now" in out
+    finally:
+        if conf.is_file():
+            subprocess.run(["supervisorctl", "-c", str(conf), "shutdown"],
+                           capture_output=True, timeout=60)
+        shutil.rmtree(repo, ignore_errors=True)

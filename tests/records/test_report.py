@@ -305,6 +305,9 @@ GATE = [{"name": "web: running", "pass": True, "detail": "RUNNING pid 1"},
      "failed", ["passed", "skipped", "failed"], True),
     (deploy_step("failed", {"gate": GATE, "rollback": {"down": True}}),
      "failed", ["passed", "skipped", "failed"], False),
+    (deploy_step("failed", {"gate": GATE, "rollback": {"refused_build": "b1", "refused": {
+        "r/web@sha256:1": "signature not verified"}}}),
+     "failed", ["passed", "skipped", "failed"], False),
     (deploy_step("up-to-date", {}, skipped="skip_deploy"), "not run", [], False),
 ])
 def test_the_summary_shows_the_deployment(step, gate, results, rolled_back):
