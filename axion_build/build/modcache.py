@@ -158,17 +158,18 @@ class SharedCache:
             self.warn(f"cannot read {self.where} ({reason}); compiling here")
 
     def check_keys(self) -> None:
-        """Without a trusted key nothing can be taken, without the signing key nothing
-        worth giving: an unsigned entry is refused everywhere. Said once."""
+        """No trusted key: nothing can be taken; no signing key: nothing worth giving (an
+        unsigned entry is refused everywhere). Said once, a fact of the setup, no fault."""
+        off = []
         if self.pull and not self.keys:
             self.pull = False
-            self.warn(f"no trusted public key to check {self.where} with (run 'axion keys "
-                      f"{self.cfg.name}' or list cache.trusted_keys); compiling here")
+            off.append("takes nothing (no trusted public key)")
         if self.push and not self.signing_key.is_file():
             self.push = False
-            self.warn(f"no cosign key {self.signing_key} to sign cache entries with: modules "
-                      f"compiled here are not given to {self.where} (run 'axion keys "
-                      f"{self.cfg.name}')")
+            off.append(f"gives nothing (no cosign key {self.signing_key} to sign with)")
+        if off:
+            print(f"axion: registry cache {self.where} {' and '.join(off)}; 'axion keys "
+                  f"{self.cfg.name}' makes the key pair", file=sys.stderr, flush=True)
 
     def fetch(self, key: str) -> tuple[Path, Origin]:
         """Download and check one artifact into the work folder."""
