@@ -40,6 +40,9 @@ def base_image_tasks(images_cfg: ImageSpec, platforms: Iterable[str],
     if not images_cfg.bootstrap:
         return
     dockerfile = BUILDER_DOCKERFILE.read_text(encoding="utf-8")
+    # a base given to the registry is signed: the package's cosign pair is made first
+    keys = ([f"keys:{share.cfg.name}:cosign"]
+            if share is not None and share.push and share.cfg is not None else [])
     for platform in platforms:
         runtime, builder = base_images(images_cfg, platform, dockerfile)
         for image, stands_on in ((runtime, None), (builder, runtime)):
@@ -49,6 +52,7 @@ def base_image_tasks(images_cfg: ImageSpec, platforms: Iterable[str],
                 "actions": [(build_base_image, [image, stands_on, share])],
                 "uptodate": [(is_current, [image.tag, image.recipe]),
                              BaseShared(image, share)],
+                "task_dep": keys,
                 "meta": {"axion": {"stage": "base", "package": "", "platform": platform}},
                 "verbosity": 2,
             }

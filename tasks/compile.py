@@ -20,7 +20,7 @@ from axion_build.build.compile import (
 )
 from axion_build.build.freshness import REFRESH_STAMPS
 from axion_build.build.moduleguard import SecretsUnchanged
-from axion_build.config.flags import current_flags
+from axion_build.config.flags import cache_sides, current_flags
 from axion_build.config.model import PackageConfig
 from axion_build.config.packages import PACKAGES
 from axion_build.names import arch_of
@@ -43,7 +43,7 @@ def module_tasks(cfg: PackageConfig, platform: str) -> Iterator[dict]:
         "actions": [(compile_shared, [cfg, platform, shared_c, shared_so])],
         "targets": [str(shared_so)],
         "uptodate": [check],
-        "task_dep": [f"validate:{cfg.name}", *base_deps(cfg, platform)],
+        "task_dep": [f"validate:{cfg.name}", *base_deps(cfg, platform), *signing_keys(cfg)],
         "meta": meta(cfg, platform, factory_set="", module=SHARED_MODULE),
         "verbosity": 1,
     }
@@ -61,7 +61,7 @@ def module_tasks(cfg: PackageConfig, platform: str) -> Iterator[dict]:
             "file_dep": [str(source)],
             "targets": [str(so_file)],
             "uptodate": [check, searched, REFRESH_STAMPS],
-            "task_dep": [f"validate:{cfg.name}", *base_deps(cfg, platform)],
+            "task_dep": [f"validate:{cfg.name}", *base_deps(cfg, platform), *signing_keys(cfg)],
             "meta": meta(cfg, platform, factory_set=module.factory_set, module=module.relpath),
             "verbosity": 1,
         }
@@ -73,6 +73,12 @@ def module_tasks(cfg: PackageConfig, platform: str) -> Iterator[dict]:
         "targets": [str(manifest_path(cfg, platform))],
         "meta": meta(cfg, platform),
     }
+
+
+def signing_keys(cfg: PackageConfig) -> list[str]:
+    """The cosign pair's task, when this run gives modules to the registry cache (an entry
+    pushed unsigned serves no one)."""
+    return [f"keys:{cfg.name}:cosign"] if cache_sides(cfg)[1] and cfg.registry.url else []
 
 
 def task_compile() -> Iterator[dict]:

@@ -20,7 +20,7 @@ from registryd import served_registry
 from axion_build.adapters.oras import oras_binary
 from axion_build.build.reproducible import reproducible_verdict
 from needs import needs
-from workspace import registry_workspace
+from workspace import give_team_keys, registry_workspace
 
 IMAGES = ("latest", "shop", "stock", "caddy")
 COLD = {"AXION_CACHE_PULL": "0", "AXION_CACHE_PUSH": "0"}
@@ -64,6 +64,7 @@ def image_steps(ws) -> dict[str, dict]:
 def test_one_commit_on_two_machines_gives_the_same_image_digests(tmp_path):
     with served_registry(tmp_path / "registry") as (registry, _, _):
         a = registry_workspace(tmp_path / "a", registry.host)
+        give_team_keys(a, tmp_path / "team-keys")  # B and C trust what A signs
         a.doit("base", check=True)  # A gives its bases to the registry
         # this engine cannot: the run says so once and records it per image
         done = a.doit("image:shop:runtime", "image:shop:shop", check=True, **COLD)
@@ -80,6 +81,7 @@ def test_one_commit_on_two_machines_gives_the_same_image_digests(tmp_path):
             ids = []
             for name, engine in zip("bc", engines, strict=True):
                 ws = registry_workspace(tmp_path / name, registry.host)
+                give_team_keys(ws, tmp_path / "team-keys")
                 epoch = commit(ws)
                 env = {**engine.env(), "AXION_CACHE": str(tmp_path / f"cache-{name}")}
                 ws.doit("base", check=True, **env)  # pulled from the registry

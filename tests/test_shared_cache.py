@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -20,9 +19,9 @@ from registryd import Registry, served_registry
 from axion_build.adapters.oras import oras_binary
 from axion_build.adapters.registry import RegistryClient
 from axion_build.build.artifact import SO_TYPE, layer_of
-from axion_build.build.signkeys import cosign_key_paths, provision_cosign_keys
+from axion_build.build.signkeys import provision_cosign_keys
 from needs import needs
-from workspace import ran_tasks, registry_workspace
+from workspace import give_team_keys, ran_tasks, registry_workspace
 
 pytestmark = [pytest.mark.e2e,
               needs(bool(oras_binary()), "the oras CLI is not installed")]
@@ -39,10 +38,7 @@ def machine(tmp_path: Path, name: str, registry: Registry):
     """A checkout of the shop app of its own, whose registry is the test's, holding the
     team's cosign key pair (made once per test): what one signs the others trust."""
     ws = registry_workspace(tmp_path / name, registry.host)
-    team = tmp_path / "team-keys"
-    provision_cosign_keys(team, "shop", "")
-    for path in cosign_key_paths(team, "shop"):
-        shutil.copy2(path, ws.app / "data.config" / path.name)
+    give_team_keys(ws, tmp_path / "team-keys")
     return ws
 
 

@@ -129,3 +129,13 @@ def registry_workspace(root: Path, registry_host: str, namespace: str = "team") 
         config.write(f"\nregistry:\n  url: {registry_host}\n  namespace: {namespace}\n"
                      "  insecure: true\n")
     return ws
+
+
+def give_team_keys(ws: Workspace, team: Path) -> None:
+    """The team's cosign key pair (made once, in `team`, without a password) in the
+    workspace's data.config/: what one machine of the team signs, the others trust."""
+    from axion_build.build.signkeys import cosign_key_paths, provision_cosign_keys
+
+    provision_cosign_keys(team, ws.package, "")
+    for path in cosign_key_paths(team, ws.package):
+        shutil.copy2(path, ws.app / "data.config" / path.name)

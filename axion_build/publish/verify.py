@@ -24,6 +24,7 @@ from axion_build.build.vouch import (
     list_problem,
     recorded_inputs,
 )
+from axion_build.config.flags import current_flags
 from axion_build.config.model import PackageConfig, native_platform
 from axion_build.config.publickeys import PublicKey
 from axion_build.names import CADDY_TARGET
@@ -181,13 +182,14 @@ def expected_inputs(cfg: PackageConfig, target: str) -> dict[str, str]:
 
 def expected_images(cfg: PackageConfig) -> list[tuple[str, str, str, str]]:
     """(target, repository, reference, digest of `latest`, '' when missing) of every image
-    the package must have in the registry."""
+    the package must have in the registry (of the one service `--service` names)."""
     from axion_build.build.images import image_targets
     from axion_build.publish.push import push_ref, repository
 
     client = client_for(cfg.registry)
     found = []
-    for target in image_targets(cfg):
+    service = current_flags().service  # `--service X`: the build of that service alone
+    for target in [service] if service in image_targets(cfg) else image_targets(cfg):
         repo = repository(cfg, target)
         _, digest = read_manifest(client, repo, "latest")
         found.append((target, repo, push_ref(cfg, target), digest))

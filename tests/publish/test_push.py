@@ -137,7 +137,8 @@ def test_manifest_list_of_amd64_and_arm64_runs_compiled_code_under_qemu(shop):
     assert [v[0] for v in versions] == ["aarch64", "x86_64"]
     assert versions[0][1:] == versions[1][1:] and versions[0][1][0].isdigit()  # one package
     # the list and each platform's image are signed, with an SBOM of that platform's tree
-    verified = shop.doit("verify:shop", "platform=linux/amd64,linux/arm64", **env)
+    verified = shop.doit("verify:shop", "platform=linux/amd64,linux/arm64", "service=shop",
+                         **env)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert f"ok      127.0.0.1:5000/{repo}:latest@" in verified.stdout
     arm_sbom = json.loads((shop.build / "linux-arm64" / "supply" / "shop.cdx.json").read_text())
