@@ -56,8 +56,8 @@ class BaseShare:
 
 def share_of(cfg) -> BaseShare | None:
     """The package's registry as a base share (None when the cache is off both ways)."""
-    from axion_build.config.flags import cache_sides
     from axion_build.build.signkeys import cosign_key_paths, key_folder
+    from axion_build.config.flags import cache_sides
 
     pull, push = cache_sides(cfg)
     if not (pull or push) or not cfg.registry.url:
@@ -121,7 +121,9 @@ def take_base(image, share: BaseShare | None, label: str) -> bool:
             warn(f"cannot pull {ref} ({exc}); bootstrapping here")
         return False
     try:
-        if docker.image_labels(ref).get(label) != image.recipe:
+        # by digest: read its own labels (a lookup by tag would not find it)
+        labels = (docker.inspect_image(ref).get("Config") or {}).get("Labels") or {}
+        if labels.get(label) != image.recipe:
             warn(f"{ref} is not made from recipe {image.recipe[:16]}; bootstrapping here")
             return False
         docker.tag_image(ref, image.tag)
