@@ -129,8 +129,9 @@ def test_a_container_compile_on_engine_b_shares_no_folder_with_it(tmp_path, regi
     from axion_build.build.toolchain import Toolchain, probe_image
 
     a = checkout(tmp_path, "a", registry)
-    a.doit("base", check=True)  # A gives its bases to the registry
+    a.doit("base", check=True)  # A gives its bases to the registry, signed
     b = checkout(tmp_path, "b", registry)
+    share_signing_keys(a, b)  # B trusts what A signed
     b.doit("base", check=True, **engine_b.env(), AXION_CACHE=str(tmp_path / "cache-b"))
     monkeypatch.setenv("DOCKER_CONTEXT", engine_b.context)
     builder = "axion-base/bookworm-builder:latest"
