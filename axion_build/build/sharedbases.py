@@ -23,7 +23,7 @@ from axion_build.adapters.registry import RegistryError, client_for
 from axion_build.adapters.signatures import read_manifest, signer
 from axion_build.build.signkeys import sign_in_process
 from axion_build.config.model import PackageConfig, RegistrySpec
-from axion_build.config.publickeys import KeyFileError, PublicKey, load_public_key
+from axion_build.config.publickeys import PublicKey, readable_keys
 
 
 @dataclass(frozen=True)
@@ -45,13 +45,7 @@ class BaseShare:
 
     def keys(self) -> tuple[PublicKey, ...]:
         """The trusted keys that can be read (validate names the others)."""
-        found = []
-        for path in self.trusted:
-            try:
-                found.append(load_public_key(path))
-            except KeyFileError:
-                continue
-        return tuple(found)
+        return readable_keys(self.trusted)
 
 
 def share_of(cfg) -> BaseShare | None:

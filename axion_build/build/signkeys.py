@@ -20,7 +20,7 @@ from axion_build.adapters.insign import SigningJob, sign_many
 from axion_build.adapters.registrywrite import writer_for
 from axion_build.build.keys import exposed_key_problem, pair_present
 from axion_build.config.model import PackageConfig
-from axion_build.config.publickeys import KeyFileError, PublicKey, load_public_key
+from axion_build.config.publickeys import PublicKey, readable_keys
 
 
 def cosign_key_paths(folder: Path, package: str) -> tuple[Path, Path]:
@@ -103,13 +103,7 @@ def trusted_keys(cfg: PackageConfig) -> tuple[PublicKey, ...]:
     made) and every `cache.trusted_keys` file; an unusable listed file is left out
     (validate names it)."""
     _, own = cosign_key_paths(key_folder(cfg), cfg.name)
-    found = []
-    for path in (own, *cfg.cache.trusted_keys):
-        try:
-            found.append(load_public_key(path))
-        except KeyFileError:
-            continue
-    return tuple(found)
+    return readable_keys((own, *cfg.cache.trusted_keys))
 
 
 def usable_signing_key(cfg: PackageConfig) -> Path:

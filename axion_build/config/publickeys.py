@@ -47,3 +47,15 @@ def load_public_key(path: Path) -> PublicKey:
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise KeyFileError(f"{path} is not an ECDSA public key (cosign's key pairs are)")
     return PublicKey(str(path), key)
+
+
+def readable_keys(paths) -> tuple[PublicKey, ...]:
+    """The public keys of `paths` that can be used; an unusable file is left out (validate
+    names it)."""
+    found = []
+    for path in paths:
+        try:
+            found.append(load_public_key(path))
+        except KeyFileError:
+            continue
+    return tuple(found)
